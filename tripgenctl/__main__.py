@@ -1,0 +1,3 @@
+from tripgenctl.cli.app import main
+
+main()

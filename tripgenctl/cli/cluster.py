@@ -1,0 +1,162 @@
+"""`tripgenctl cluster status|start|stop|credentials`: the AKS cluster itself (Azure), as
+opposed to the workloads in it. JSON (-o json): status {cluster, resource_group, subscription,
+location, power_state, provisioning_state, kubernetes_version, api_server, node_pools: [{name,
+count, vm_size, spot, mode, power_state}]}; start/stop {action, cluster, outcome, power_state,
+provisioning_state, elapsed_seconds, message, kubeconfig, context, api_server, api_version};
+credentials {cluster, file, context, server, replaced, kept_contexts}."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional
+
+import typer
+
+from tripgenctl.cli.common import confirm, handle_errors, options
+
+SUBSCRIPTION_HELP = "Azure subscription id (default: AZURE_SUBSCRIPTION_ID, then config azure.subscription)."
+RG_HELP = "Resource group (default: config azure.resource_group, rg-tripgen-dev)."
+NAME_HELP = "AKS cluster name (default: config azure.cluster_name, aks-tripgen-dev)."
+
+
+def _target(subscription, resource_group, cluster_name):
+    from tripgenctl.ops.cluster import resolve_target
+
+    return resolve_target(subscription, resource_group, cluster_name)
+
+
+class _ProgressView:
+    """Elapsed time and the ARM operation's status on stderr: a spinner line on a terminal,
+    otherwise a line when the status changes and every 30 s (cron logs stay short)."""
+
+    def __init__(self, action: str, cluster: str):
+        self.action, self.cluster = action, cluster
+        self._status = None
+        self._last_line = 0.0
+        self._last_text = None
+        try:
+            self._tty = sys.stderr.isatty()
+        except (ValueError, AttributeError):
+            self._tty = False
+
+    def __call__(self, p) -> None:
+        text = f"{p.action} {self.cluster}: {p.status}, {int(p.elapsed // 60)}m{int(p.elapsed % 60):02d}s elapsed"
+        if self._tty:
+            if self._status is None:  # started on the first tick: any confirmation prompt is over
+                from rich.console import Console
+
+                self._status = Console(stderr=True).status(text)
+                self._status.start()
+            self._status.update(text)
+            return
+        now = time.monotonic()
+        if p.status != self._last_text or now - self._last_line >= 30:
+            typer.echo(text, err=True)
+            self._last_line, self._last_text = now, p.status
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def register(app: typer.Typer) -> None:
+    cluster_app = typer.Typer(help="The AKS cluster itself (Azure): status, stop/start (nights and weekends), credentials.",
+                              no_args_is_help=True)
+
+    @cluster_app.command("status")
+    @handle_errors
+    def status(
+        ctx: typer.Context,
+        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
+        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
+        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+    ) -> None:
+        """Power state, provisioning state, Kubernetes version, node pools, API server FQDN."""
+        from tripgenctl.ops.cluster import cluster_status
+        from tripgenctl.render import render
+
+        render(cluster_status(_target(subscription, resource_group, cluster_name)), options(ctx).output)
+
+    @cluster_app.command("stop")
+    @handle_errors
+    def stop(
+        ctx: typer.Context,
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
+        no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the stop."),
+        timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the stop to finish."),
+        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
+        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
+        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+    ) -> None:
+        """Stop the cluster (nodes and API server; data on disks is kept). Pre-checks: no
+        operation in progress, provisioning Succeeded; already stopped -> says so, exit 0."""
+        from tripgenctl.ops.cluster import cluster_stop
+        from tripgenctl.render import render
+
+        target = _target(subscription, resource_group, cluster_name)
+        view = _ProgressView("stopping", target.cluster_name)
+        try:
+            result = cluster_stop(target, confirm=lambda q: confirm(q + "?", yes), wait=not no_wait,
+                                  on_progress=view, timeout=timeout)
+        finally:
+            view.close()
+        render(result, options(ctx).output)
+
+    @cluster_app.command("start")
+    @handle_errors
+    def start(
+        ctx: typer.Context,
+        no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the start (no credentials, no API check)."),
+        timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the start to finish."),
+        api_timeout: float = typer.Option(300, "--api-timeout", help="Seconds to wait for the API server to answer after the start."),
+        file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge fresh credentials into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
+        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
+        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
+        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+    ) -> None:
+        """Start the cluster, then fetch fresh credentials (the API server address may change)
+        and wait until the API server answers."""
+        from tripgenctl.ops.cluster import cluster_start
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        target = _target(subscription, resource_group, cluster_name)
+        view = _ProgressView("starting", target.cluster_name)
+        try:
+            result = cluster_start(target, wait=not no_wait, on_progress=view, timeout=timeout,
+                                   kubeconfig_file=file or _first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout)
+        finally:
+            view.close()
+        render(result, opts.output)
+
+    @cluster_app.command("credentials")
+    @handle_errors
+    def credentials(
+        ctx: typer.Context,
+        file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
+        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
+        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
+        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+    ) -> None:
+        """Fetch the cluster's user kubeconfig and merge it like `az aks get-credentials`:
+        this cluster's entries are replaced, every other context is kept."""
+        from tripgenctl.ops.cluster import cluster_credentials
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        result = cluster_credentials(_target(subscription, resource_group, cluster_name), file or _first_kubeconfig(opts.kubeconfig))
+        render(result, opts.output)
+
+    app.add_typer(cluster_app, name="cluster")
+
+
+def _first_kubeconfig(value: str | None) -> str | None:
+    import os
+
+    if not value:
+        return None
+    first = [p for p in value.split(os.pathsep) if p]
+    return first[0] if first else None
+

@@ -1,0 +1,98 @@
+"""`tripgenctl deploy` and `tripgenctl diff`: the manifests against the cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, Iterator, Optional
+
+import typer
+
+from tripgenctl.cli.common import handle_errors, options
+
+PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (ValueError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def rollout_display() -> Iterator[Callable]:
+    """A Rich progress bar per workload on a terminal; plain lines on a pipe (CI logs, cron).
+    Both on stderr, so `-o json` output stays parseable."""
+    if not _stderr_is_tty():
+        last: dict[str, str] = {}
+
+        def line(st) -> None:
+            text = f"{st.workload}: {st.ready}/{st.desired} ready" + (" (rolled out)" if st.done else f" ({st.detail})" if st.detail else "")
+            if last.get(st.workload) != text:  # a line per change, not per status write
+                last[st.workload] = text
+                print(text, file=sys.stderr, flush=True)
+
+        yield line
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as bar:
+        def update(st) -> None:
+            if st.workload not in tasks:
+                tasks[st.workload] = bar.add_task(st.workload, total=max(st.desired, 1), note="")
+            bar.update(tasks[st.workload], total=max(st.desired, 1), completed=st.ready if st.desired else 1, note="ready" if st.done else st.detail)
+
+        yield update
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("deploy")
+    @handle_errors
+    def deploy_cmd(
+        ctx: typer.Context,
+        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: show what would change, change nothing."),
+        wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for every workload to roll out."),
+        timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Deploy even if the context is not the configured environment."),
+    ) -> None:
+        """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout."""
+        from tripgenctl.config import load
+        from tripgenctl.ops import deploy, guard
+        from tripgenctl.render import render
+
+        cfg = load()
+        opts = options(ctx)
+        kube = opts.kube()
+        guard.require_expected(kube, cfg, "deploy", yes=yes)
+        with rollout_display() as show:
+            result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=dry_run, wait=wait, timeout=timeout, on_update=show)
+        render(result, opts.output)
+        if not result.ok:
+            raise typer.Exit(1)
+
+    @app.command("diff")
+    @handle_errors
+    def diff_cmd(
+        ctx: typer.Context,
+        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
+    ) -> None:
+        """Manifests vs live objects, field by field; exit 1 when they differ (as kubectl diff)."""
+        from tripgenctl.config import load
+        from tripgenctl.ops import diff
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        result = diff.diff(opts.kube(), opts.namespace, profile or load().profile)
+        render(result, opts.output)
+        if opts.output != "json":
+            summary = "no differences" if result.same else f"{len(result.differing)} object(s) differ, {len(result.missing)} missing"
+            if result.missing:
+                summary += f" (not in the cluster: {', '.join(result.missing)})"
+            typer.echo(summary)
+        if not result.same:
+            raise typer.Exit(1)

@@ -1,0 +1,47 @@
+"""`tripgenctl secrets init|check`: the environment's Secrets without ever showing a value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tripgenctl.cli.common import handle_errors, options
+
+
+def register(app: typer.Typer) -> None:
+    secrets = typer.Typer(help="Create and check the environment's Secrets (values are never shown).", no_args_is_help=True)
+    app.add_typer(secrets, name="secrets")
+
+    @secrets.command("init")
+    @handle_errors
+    def init_cmd(
+        ctx: typer.Context,
+        env_file: Optional[Path] = typer.Option(None, "--env-file", help=".env-style file with POSTGRES_PASSWORD, REDIS_PASSWORD, JWT_SECRET, SERVICEBUS_CONNECTION_STRING, OPENAI_API_KEY, ... (the environment wins)."),
+        force: bool = typer.Option(False, "--force", help="Replace existing Secrets (keys not supplied keep their current value)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be created, create nothing."),
+    ) -> None:
+        """Create postgresql-secret, redis-secret, jwt-secret, servicebus-connection, openai-api-key.
+        Passwords and the JWT key are generated when not supplied; the OpenAI key and the
+        Service Bus connection string must be supplied."""
+        from tripgenctl.ops import secrets as ops
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        values = ops.sources(env_file)
+        result = ops.init(opts.kube(), opts.namespace, values, force=force, dry_run=dry_run)
+        render(result, opts.output)
+
+    @secrets.command("check")
+    @handle_errors
+    def check_cmd(ctx: typer.Context) -> None:
+        """Each Secret, its keys, and whether each is present and non-empty; exit 1 if not."""
+        from tripgenctl.ops import secrets as ops
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        result = ops.check(opts.kube(), opts.namespace)
+        render(result, opts.output)
+        if not result.ok:
+            raise typer.Exit(1)

@@ -1,0 +1,26 @@
+"""`tripgenctl status`: every workload and pod of the namespace in one view, read with a fixed
+number of list calls. JSON (-o json) carries the same facts:
+{namespace, context, overall, summary, workloads: [{kind, name, role, desired, ready, remembered,
+scaled_down_by, scaled_down_at, excluded, state, since, age, image, drift, reasons, selector}],
+awake_until (RFC3339 while `tripgenctl wake` keeps the nightly down away, else null),
+pods: [{name, workload, phase, ready, is_ready, restarts, node, reason, age, ready_since}]}."""
+
+from __future__ import annotations
+
+import typer
+
+from tripgenctl.cli.common import handle_errors, options
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    @handle_errors
+    def status(ctx: typer.Context) -> None:
+        """Workloads (desired/ready, remembered count, state and its age, image, drift) and pods;
+        overall UP / DOWN / DEGRADED / TRANSITIONING."""
+        from tripgenctl.ops import workloads
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        result = workloads.read(opts.kube())
+        render(result, opts.output)

@@ -1,0 +1,44 @@
+"""`tripgenctl wake --for 3h | --until 22:00 | --cancel`: someone works late. The environment
+comes up now and the nightly scheduled `down` leaves it alone until then -- the downscaler that
+does not fight the colleague still at work."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from tripgenctl.cli.common import handle_errors, options
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("wake")
+    @handle_errors
+    def wake(
+        ctx: typer.Context,
+        for_: Optional[str] = typer.Option(None, "--for", metavar="DURATION", help="Keep it awake this long from now: 3h, 90m, 1h30m."),
+        until: Optional[str] = typer.Option(None, "--until", metavar="HH:MM", help="Keep it awake until this time of day (schedule time zone; tomorrow if already past)."),
+        cancel: bool = typer.Option(False, "--cancel", help="Forget a previous wake: the nightly down runs as scheduled (nothing is scaled now)."),
+        no_wait: bool = typer.Option(False, "--no-wait", help="Scale and return without waiting for readiness."),
+        timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for everything to become Ready."),
+        log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json."),
+    ) -> None:
+        """Bring the environment up now and record "awake until" on the namespace: the scheduled
+        `down` skips (and logs why) until then. `tripgenctl status` shows it."""
+        from tripgenctl.cli.updown import _run
+        from tripgenctl.config import load
+        from tripgenctl.errors import UsageError
+        from tripgenctl.ops import schedule
+
+        cfg = load()
+        opts = options(ctx)
+        if cancel:
+            if for_ or until:
+                raise UsageError("--cancel takes no --for / --until")
+            typer.echo(schedule.record_wake(opts.kube(), cfg, None).message)
+            return
+        when = schedule.wake_until(cfg, for_, until)
+        # recorded BEFORE the bring-up: a nightly job starting meanwhile already sees it
+        result = schedule.record_wake(opts.kube(), cfg, when)
+        typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})", err=True)
+        _run(ctx, "up", True, False, [], False, not no_wait, timeout, False, False, log_format)

@@ -1,0 +1,436 @@
+"""The Kubernetes door: the only module that imports the `kubernetes` SDK. It resolves the
+kubeconfig the way kubectl does (--kubeconfig, KUBECONFIG with several paths, ~/.kube/config,
+in-cluster service account) and turns SDK failures into one-line ToolErrors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
+
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+@dataclass
+class Kube:
+    """Typed entry points to the API for one context and namespace."""
+
+    api_client: Any
+    namespace: str
+    context_name: str
+    server: str
+    calls: list[str] = field(default_factory=list)  # "METHOD path" of every request (benchmarks)
+
+    @cached_property
+    def core(self):
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client)
+
+    @cached_property
+    def apps(self):
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api_client)
+
+    @cached_property
+    def batch(self):
+        from kubernetes import client
+
+        return client.BatchV1Api(self.api_client)
+
+    @cached_property
+    def coordination(self):
+        from kubernetes import client
+
+        return client.CoordinationV1Api(self.api_client)
+
+    @cached_property
+    def networking(self):
+        from kubernetes import client
+
+        return client.NetworkingV1Api(self.api_client)
+
+    @cached_property
+    def rbac(self):
+        from kubernetes import client
+
+        return client.RbacAuthorizationV1Api(self.api_client)
+
+    @cached_property
+    def custom(self):
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api_client)
+
+    @cached_property
+    def version(self):
+        from kubernetes import client
+
+        return client.VersionApi(self.api_client)
+
+    @cached_property
+    def dynamic(self):
+        from kubernetes.dynamic import DynamicClient
+
+        return DynamicClient(self.api_client)
+
+    def auth_headers(self) -> dict[str, str]:
+        cfg = self.api_client.configuration
+        if cfg.refresh_api_key_hook is not None:
+            cfg.refresh_api_key_hook(cfg)
+        token = cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
+        return {"Authorization": token} if token else {}
+
+    def get_json(self, path: str, accept_status: tuple[int, ...] = (200,)) -> tuple[int, Any]:
+        """GET an API path as plain JSON (no SDK models: fast, and works for paths the typed
+        clients lack, e.g. metrics.k8s.io or a node's stats summary). Raises on transport errors."""
+        import json as _json
+
+        def go():
+            resp = self.api_client.rest_client.request("GET", f"{self.server}{path}", headers={"Accept": "application/json", **self.auth_headers()})
+            raw = resp.read()
+            try:
+                body = _json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            return resp.status, body
+
+        status, body = call(go, what=f"GET {path}")
+        if status == 401:
+            raise ConnectionFailed("unauthorized (401): the credentials in the kubeconfig were rejected")
+        return status, body
+
+    def list_json(self, path: str) -> list[dict]:
+        status, body = self.get_json(path)
+        if status != 200:
+            message = body.get("message") if isinstance(body, dict) else body
+            raise ToolError(f"GET {path}: {status} {message}", 1)
+        return body.get("items", [])
+
+    def ping(self) -> str:
+        """The server's gitVersion; a ConnectionFailed when it cannot be reached."""
+        return call(lambda: self.version.get_code().git_version, what="the API server")
+
+    # ---- generic objects (deploy, diff, secrets): plain dicts, any kind ------------------
+    def resource_path(self, api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
+        """The REST path of a kind (found by discovery, one call per group/version, cached)."""
+        plural, namespaced = self._resource_info(api_version, kind)
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        path = f"{base}/namespaces/{namespace or self.namespace}/{plural}" if namespaced else f"{base}/{plural}"
+        return f"{path}/{name}" if name else path
+
+    def _resource_info(self, api_version: str, kind: str) -> tuple[str, bool]:
+        cache = self.__dict__.setdefault("_discovery", {})
+        if api_version not in cache:
+            base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            status, body = self.get_json(base, accept_status=(200, 404))
+            if status != 200 or not isinstance(body, dict):
+                raise ToolError(f"the cluster does not serve {api_version}", 1)
+            cache[api_version] = {r["kind"]: (r["name"], bool(r.get("namespaced"))) for r in body.get("resources", []) if "/" not in r["name"]}
+        if kind not in cache[api_version]:
+            raise ToolError(f"the cluster does not serve {kind} in {api_version}", 1)
+        return cache[api_version][kind]
+
+    def request_json(self, method: str, path: str, body: Any = None, content_type: str = "application/json", query: dict | None = None, what: str | None = None) -> tuple[int, Any]:
+        """One request with a JSON body and JSON answer; (status, body). Transport failures
+        raise; HTTP errors are returned for the caller to judge (404 is often an answer)."""
+        import json as _json
+        from urllib.parse import urlencode
+
+        url = f"{self.server}{path}" + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type, **self.auth_headers()}
+        payload = body  # the REST client serialises dicts for JSON and structured-YAML content types
+
+        def go():
+            resp = self.api_client.rest_client.request(method, url, headers=headers, body=payload)
+            raw = resp.read()
+            try:
+                return resp.status, (_json.loads(raw) if raw else None)
+            except ValueError:
+                return resp.status, raw.decode(errors="replace")
+
+        status, answer = call(go, what=what or f"{method} {path}")
+        if status == 401:
+            raise ConnectionFailed("unauthorized (401): the credentials in the kubeconfig were rejected")
+        return status, answer
+
+    def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        status, body = self.request_json("GET", self.resource_path(api_version, kind, namespace, name))
+        if status == 404:
+            return None
+        _raise_for(status, body, f"get {kind.lower()}/{name}")
+        return body
+
+    def apply_object(self, obj: dict, field_manager: str = "tripgenctl", force: bool = True, dry_run: bool = False) -> dict:
+        """Server-side apply (PATCH application/apply-patch+yaml); `force` takes over fields
+        another manager changed by hand, as `kubectl apply --server-side --force-conflicts`."""
+        meta = obj.get("metadata") or {}
+        query = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        path = self.resource_path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        status, body = self.request_json("PATCH", path, obj, content_type="application/apply-patch+yaml", query=query)
+        _raise_for(status, body, f"apply {obj['kind'].lower()}/{meta['name']}")
+        return body
+
+    def replace_object(self, obj: dict, field_manager: str = "tripgenctl") -> dict:
+        """PUT (carries metadata.resourceVersion: a concurrent change is a 409, not lost)."""
+        meta = obj["metadata"]
+        path = self.resource_path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        status, body = self.request_json("PUT", path, obj, query={"fieldManager": field_manager})
+        _raise_for(status, body, f"update {obj['kind'].lower()}/{meta['name']}")
+        return body
+
+    def create_object(self, obj: dict, field_manager: str = "tripgenctl") -> tuple[int, Any]:
+        """POST; (status, body) so callers can treat 409 AlreadyExists as an answer."""
+        meta = obj["metadata"]
+        path = self.resource_path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
+        return self.request_json("POST", path, obj, query={"fieldManager": field_manager})
+
+    def watch_json(self, path: str, resource_version: str | None = None, timeout_seconds: int = 60, stop: Callable[[], bool] | None = None) -> Iterator[tuple[str, dict]]:
+        """(type, object) events of a watch on a list path, until the server ends it (at
+        timeout_seconds) or stop() is true after an event. The caller re-lists and re-watches."""
+        import json as _json
+        from urllib.parse import urlencode
+
+        query = {"watch": "1", "timeoutSeconds": str(int(timeout_seconds)), "allowWatchBookmarks": "false"}
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        url = f"{self.server}{path}?{urlencode(query)}"
+        resp = call(
+            lambda: self.api_client.rest_client.request("GET", url, headers={"Accept": "application/json", **self.auth_headers()}, _request_timeout=(10, timeout_seconds + 10)),
+            what=f"watch {path}",
+        )
+        raw = resp.response
+        try:
+            if resp.status != 200:
+                body = raw.data
+                raise ToolError(f"watch {path}: HTTP {resp.status} {body[:200].decode(errors='replace')}", 1)
+            buffer = b""
+            for chunk in raw.stream(amt=None, decode_content=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = _json.loads(line)
+                    yield event.get("type", ""), event.get("object") or {}
+                    if stop is not None and stop():
+                        return
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken watch is one line like any transport error
+            raise classify(exc, f"watch {path}") from None
+        finally:
+            raw.release_conn()
+
+    # ---- streams -----------------------------------------------------------------------
+    def exec_stream(self, pod: str, command: list[str], container: str | None = None, stdin: bool = False, namespace: str | None = None):
+        """An open WSClient (binary) for exec; the caller reads channels and closes it."""
+        from kubernetes.stream import stream
+
+        kwargs = dict(command=command, stdin=stdin, stdout=True, stderr=True, tty=False, _preload_content=False, binary=True)
+        if container:
+            kwargs["container"] = container
+        return call(
+            lambda: stream(self.core.connect_get_namespaced_pod_exec, pod, namespace or self.namespace, **kwargs),
+            what=f"exec in pod {pod}",
+        )
+
+    @contextlib.contextmanager
+    def port_forward(self, pod: str, port: int, namespace: str | None = None) -> Iterator[tuple[str, int]]:
+        """Forward a local ephemeral port on 127.0.0.1 to pod:port, like `kubectl port-forward`,
+        for clients such as psycopg that need a real socket."""
+        from kubernetes.stream import portforward
+
+        ns = namespace or self.namespace
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        stop = threading.Event()
+
+        def pump(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    pf = portforward(self.core.connect_get_namespaced_pod_portforward, pod, ns, ports=str(port))
+                    remote = pf.socket(port)
+                except Exception:  # noqa: BLE001 - one failed connection must not stop the listener
+                    conn.close()
+                    continue
+                remote.setblocking(True)
+                threading.Thread(target=pump, args=(conn, remote), daemon=True).start()
+                threading.Thread(target=pump, args=(remote, conn), daemon=True).start()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield listener.getsockname()
+        finally:
+            stop.set()
+            listener.close()
+
+
+def _raise_for(status: int, body: Any, what: str) -> None:
+    """HTTP errors of request_json as one-line ToolErrors carrying the API's own message."""
+    if 200 <= status < 300:
+        return
+    message = body.get("message") if isinstance(body, dict) else str(body or "")[:300]
+    if status == 403:
+        raise ToolError(f"{what}: forbidden (403): {message}", 1)
+    raise ToolError(f"{what}: {status} {message}", 1)
+
+
+def call(fn: Callable[[], Any], what: str = "the cluster") -> Any:
+    """Run one SDK call, translating transport and auth failures into one-line errors."""
+    try:
+        return fn()
+    except ToolError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified below
+        raise classify(exc, what) from None
+
+
+def classify(exc: Exception, what: str) -> ToolError:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    if isinstance(exc, ApiException):
+        if exc.status in (401,):
+            return ConnectionFailed(f"{what}: unauthorized (401): the credentials in the kubeconfig were rejected")
+        if exc.status == 403:
+            return ToolError(f"{what}: forbidden (403): {api_message(exc)}", 1)
+        if exc.status == 0 or exc.status is None:
+            return ConnectionFailed(f"cannot reach {what}: {exc.reason}")
+        return ToolError(f"{what}: {api_message(exc)}", 1)
+    if isinstance(exc, (Urllib3Error, OSError, ConnectionError)):
+        reason = getattr(exc, "reason", None) or exc
+        return ConnectionFailed(f"cannot reach {what}: {short(reason)}")
+    return ToolError(f"{what}: {type(exc).__name__}: {short(exc)}", 1)
+
+
+def api_message(exc: Any) -> str:
+    import json
+
+    try:
+        body = json.loads(exc.body)
+        return body.get("message") or exc.reason
+    except Exception:  # noqa: BLE001
+        return f"{exc.status} {exc.reason}"
+
+
+def short(value: Any) -> str:
+    text = str(value).splitlines()[0] if str(value) else repr(value)
+    return text[:300]
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None) -> Kube:
+    """Load a configuration like kubectl: explicit file, KUBECONFIG (colon-separated, merged),
+    ~/.kube/config, else the in-cluster service account."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    paths = kubeconfig or os.environ.get("KUBECONFIG")
+    default = Path.home() / ".kube" / "config"
+    use_in_cluster = not paths and not default.exists() and IN_CLUSTER_TOKEN.exists()
+    configuration = client.Configuration()
+    try:
+        if use_in_cluster:
+            config.load_incluster_config(client_configuration=configuration)
+            ctx_name = "in-cluster"
+            ns_default = IN_CLUSTER_TOKEN.with_name("namespace").read_text().strip() if IN_CLUSTER_TOKEN.with_name("namespace").exists() else None
+        else:
+            files = [p for p in (paths.split(os.pathsep) if paths else [str(default)]) if p]
+            existing = [p for p in files if Path(p).exists()]
+            if not existing:
+                raise UsageError(f"no kubeconfig found at {', '.join(files)} (set --kubeconfig or KUBECONFIG)")
+            loader_file = existing[0] if len(existing) == 1 else None
+            if loader_file:
+                contexts, active = config.list_kube_config_contexts(config_file=loader_file)
+                chosen = _pick_context(contexts, active, context)
+                config.load_kube_config(config_file=loader_file, context=chosen["name"], client_configuration=configuration)
+            else:
+                merged = _merge_kubeconfigs(existing)
+                loader = config.kube_config.KubeConfigLoader(config_dict=merged, active_context=context)
+                chosen = {"name": loader.current_context["name"], "context": loader.current_context["context"].value}
+                loader.load_and_set(configuration)
+            ctx_name = chosen["name"]
+            ns_default = (chosen.get("context") or {}).get("namespace")
+    except ToolError:
+        raise
+    except (ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
+        raise UsageError(f"bad kubeconfig: {short(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - yaml errors and friends
+        raise UsageError(f"bad kubeconfig: {type(exc).__name__}: {short(exc)}") from None
+    configuration.retries = 1
+    api_client = client.ApiClient(configuration)
+    kube = Kube(api_client=api_client, namespace=namespace or ns_default or "tripgen-dev", context_name=ctx_name, server=configuration.host)
+    _count_calls(api_client, kube.calls)
+    return kube
+
+
+def _pick_context(contexts, active, wanted):
+    if wanted:
+        for c in contexts or []:
+            if c["name"] == wanted:
+                return c
+        raise UsageError(f'context "{wanted}" not found in the kubeconfig')
+    if not active:
+        raise UsageError("the kubeconfig has no current context (pass --context)")
+    return active
+
+
+def _merge_kubeconfigs(paths: list[str]) -> dict:
+    """KUBECONFIG=a:b merges lists by name, first file wins (kubectl's rule)."""
+    import yaml
+
+    merged: dict = {"clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set] = {k: set() for k in merged}
+    for p in paths:
+        data = yaml.safe_load(Path(p).read_text()) or {}
+        for k in merged:
+            for item in data.get(k) or []:
+                if item.get("name") not in seen[k]:
+                    seen[k].add(item.get("name"))
+                    merged[k].append(item)
+        if "current-context" not in merged and data.get("current-context"):
+            merged["current-context"] = data["current-context"]
+    return merged
+
+
+def _count_calls(api_client, sink: list[str]) -> None:
+    """Record each request made through this client (constant-call-count benchmarks)."""
+    rest = api_client.rest_client
+    original = rest.request
+
+    def request(method, url, *args, **kwargs):
+        sink.append(f"{method} /{url.split('?', 1)[0].split('://', 1)[-1].split('/', 1)[-1]}")
+        return original(method, url, *args, **kwargs)
+
+    rest.request = request

@@ -1,0 +1,75 @@
+"""Local checks of a backup file: its sha256, and whether the archive is complete (custom format:
+the whole archive reads back with pg_restore; plain: pg_dump's closing trailer). Needs a
+PostgreSQL 16 pg_restore: the one from the `pgserver` wheel, else the first on PATH that can read
+the archive's version."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+PLAIN_TRAILER = b"-- PostgreSQL database dump complete"
+CUSTOM_MAGIC = b"PGDMP"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                break
+            h.update(data)
+    return h.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(5)
+    return "custom" if head == CUSTOM_MAGIC else "plain"
+
+
+def pg_restore_candidates() -> list[str]:
+    out = []
+    try:
+        import pgserver  # noqa: F401 - only to find its binaries
+
+        binary = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_restore"
+        if binary.exists():
+            out.append(str(binary))
+    except ImportError:
+        pass
+    found = shutil.which("pg_restore")
+    if found:
+        out.append(found)
+    return out
+
+
+def check_complete(path: Path, fmt: str | None = None) -> tuple[bool, str]:
+    """(complete?, reason). Reads the whole archive; memory stays bounded."""
+    fmt = fmt or detect_format(path)
+    size = path.stat().st_size
+    if size == 0:
+        return False, "file is empty"
+    if fmt == "plain":
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 4096))
+            tail = fh.read()
+        if PLAIN_TRAILER in tail:
+            return True, "plain dump ends with pg_dump's completion trailer"
+        return False, "plain dump lacks the '-- PostgreSQL database dump complete' trailer (truncated?)"
+    candidates = pg_restore_candidates()
+    if not candidates:
+        return False, "no pg_restore found to read the archive (install the PostgreSQL 16 client)"
+    last_error = ""
+    for binary in candidates:
+        proc = subprocess.run([binary, "-f", os.devnull, str(path)], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return True, "custom archive reads back completely with pg_restore"
+        last_error = (proc.stderr.strip().splitlines() or ["pg_restore failed"])[-1]
+        if "unsupported version" not in last_error:
+            break
+    return False, f"archive does not read back: {last_error}"

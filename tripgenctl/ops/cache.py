@@ -1,0 +1,88 @@
+"""Flushing the environment's Redis through redis-cli inside redis-0; the password travels in
+the container's environment (REDISCLI_AUTH), never on a command line or in our output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tripgenctl.errors import ToolError
+from tripgenctl.kube import execstream
+from tripgenctl.kube.client import call
+
+
+
+def pod_name() -> str:
+    from tripgenctl.config import load
+
+    return load().workloads.redis_pod
+
+# redis-cli reads REDISCLI_AUTH; the official chart/image keep the password in REDIS_PASSWORD.
+PRELUDE = 'if [ -n "${REDIS_PASSWORD:-}" ]; then export REDISCLI_AUTH="$REDIS_PASSWORD"; fi; '
+
+
+@dataclass
+class FlushResult:
+    command: str
+    keys_before: int
+    keys_after: int
+    dry_run: bool = False
+
+
+def redis_cli(kube, *args: str) -> str:
+    res = execstream.run(kube, pod_name(), ["sh", "-c", PRELUDE + 'exec redis-cli --no-auth-warning "$@"', "sh", *args])
+    out = res.stdout.decode(errors="replace").strip()
+    err = res.stderr_text().strip()
+    if not res.ok:
+        raise ToolError(f"redis-cli in {pod_name()} failed: {err or out or res.failure_message}")
+    if out.startswith("ERR") or out.startswith("NOAUTH") or out.startswith("WRONGPASS") or "(error)" in out:
+        raise ToolError(_explain(out))
+    return out
+
+
+def _explain(reply: str) -> str:
+    if "unknown command" in reply.lower():
+        return f"redis refused the command ({reply}): FLUSHALL/FLUSHDB is renamed or disabled on this server (rename-command); flush it another way"
+    if "NOAUTH" in reply or "WRONGPASS" in reply:
+        return f"redis rejected the password from the container environment ({reply.split()[0]}); check redis-secret"
+    return f"redis answered an error: {reply}"
+
+
+def dbsize(kube, db: int | None = None) -> int:
+    args = (["-n", str(db)] if db is not None else []) + ["DBSIZE"]
+    out = redis_cli(kube, *args)
+    try:
+        return int(out.split()[-1])
+    except (ValueError, IndexError):
+        raise ToolError(f"unexpected DBSIZE reply: {out[:80]}") from None
+
+
+def total_keys(kube) -> int:
+    """Keys over all databases (FLUSHALL empties them all)."""
+    info = redis_cli(kube, "INFO", "keyspace")
+    total = 0
+    for line in info.splitlines():
+        if line.startswith("db") and "keys=" in line:
+            total += int(line.split("keys=")[1].split(",")[0])
+    return total
+
+
+def require_pod(kube) -> None:
+    pod = pod_name()
+    p = call(lambda: kube.core.read_namespaced_pod(pod, kube.namespace), what=f"pod {pod}")
+    if p.status.phase != "Running":
+        raise ToolError(f"pod {pod} is not running (phase {p.status.phase}); try: tripgenctl up --include-data")
+
+
+def flush(kube, confirm, db: int | None = None, asynchronous: bool = False, dry_run: bool = False) -> FlushResult:
+    require_pod(kube)
+    before = dbsize(kube, db) if db is not None else total_keys(kube)
+    command = (["-n", str(db), "FLUSHDB"] if db is not None else ["FLUSHALL"]) + (["ASYNC"] if asynchronous else [])
+    shown = " ".join(c for c in command if c != "-n" and not c.isdigit()) + (f" (db {db})" if db is not None else "")
+    if dry_run:
+        return FlushResult(shown, before, before, dry_run=True)
+    confirm(f"{shown} on {kube.context_name}/{kube.namespace} {pod_name()}: {before} keys will be deleted. Continue?")
+    reply = redis_cli(kube, *command)
+    if reply.strip() != "OK":
+        raise ToolError(_explain(reply))
+    after = dbsize(kube, db) if db is not None else total_keys(kube)
+    return FlushResult(shown, before, after)

@@ -1,0 +1,303 @@
+"""`deploy`: server-side apply of the rendered manifests (field manager tripgenctl), then a
+watch until every Deployment and StatefulSet has rolled out. Applying forces ownership of the
+fields the manifests set; drift that apply cannot undo by itself (an env var someone added by
+hand is owned by its own field manager) is removed with a guarded update afterwards, so that
+after a deploy `diff` is clean."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tripgenctl import manifests as m
+from tripgenctl.ops import diff as d
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+@dataclass
+class ObjectResult:
+    object: str
+    action: str  # created | configured | unchanged | would create | would change | unchanged (dry run)
+    changes: list[str] = field(default_factory=list)  # field paths (values are not shown here)
+
+    __table__ = ("object", "action", "changes")
+
+
+@dataclass
+class WorkloadStatus:
+    workload: str
+    desired: int
+    ready: int
+    updated: int
+    done: bool
+    detail: str = ""
+
+    __table__ = ("workload", "desired", "ready", "done", "detail")
+
+    @property
+    def ready_text(self) -> str:
+        return f"{self.ready}/{self.desired}"
+
+
+@dataclass
+class DeployResult:
+    namespace: str
+    profile: str
+    context: str
+    dry_run: bool
+    ok: bool
+    objects: list[ObjectResult] = field(default_factory=list)
+    workloads: list[WorkloadStatus] = field(default_factory=list)
+    message: str = ""
+
+    __sections__ = ("objects", "workloads")
+
+
+# ---- pure: rollout state -----------------------------------------------------------------------
+
+def workload_status(obj: dict) -> WorkloadStatus:
+    """Rolled out = the controller has seen the current generation and every desired replica
+    is updated and ready (Deployments: also available)."""
+    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
+    desired = int(spec.get("replicas", 1))
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+    if obj.get("kind") == "Deployment":
+        available = int(status.get("availableReplicas") or 0)
+        done = observed and updated >= desired and ready >= desired and available >= desired and int(status.get("replicas") or 0) <= desired
+    else:
+        same_revision = not status.get("updateRevision") or status.get("currentRevision") in (None, status.get("updateRevision")) or updated >= desired
+        done = observed and ready >= desired and same_revision and (updated >= desired or "updatedReplicas" not in status)
+    if desired == 0:
+        done = observed and int(status.get("replicas") or 0) == 0
+    detail = "" if done else ("waiting for the controller" if not observed else f"{updated} updated, {ready} ready of {desired}")
+    return WorkloadStatus(m.ref(obj), desired, ready, updated, done, detail)
+
+
+def prune_extras(live: dict, desired: dict) -> dict | None:
+    """The live object without the drift diff calls "extra" (items of named lists and keys of
+    strict maps the manifests do not have), or None when there is none."""
+    import copy
+
+    extras = [p for p, change, _, _ in d.compare(desired, d.normalize(live)) if change == "extra"]
+    if not extras:
+        return None
+    out = copy.deepcopy(live)
+    for path in extras:
+        _remove(out, path)
+    return out
+
+
+def _remove(obj: dict, path: str) -> None:
+    """Remove the element at a diff path (a.b['name'].c['x'])."""
+    import re
+
+    tokens = re.findall(r"\['([^']*)'\]|\[(\d+)\]|([^.\[\]]+)", path)
+    parent, last = obj, None
+    for i, (name_key, index, attr) in enumerate(tokens):
+        node = parent if last is None else _step(parent, last)
+        if node is None:
+            return
+        parent, last = node, (name_key, index, attr)
+    if last is None:
+        return
+    name_key, index, attr = last
+    if attr and isinstance(parent, dict):
+        parent.pop(attr, None)
+    elif name_key and isinstance(parent, list):
+        parent[:] = [x for x in parent if d._key(x) != name_key]
+    elif index and isinstance(parent, list) and int(index) < len(parent):
+        parent.pop(int(index))
+
+
+def _step(node, token):
+    name_key, index, attr = token
+    if attr:
+        return node.get(attr) if isinstance(node, dict) else None
+    if name_key:
+        return next((x for x in node if d._key(x) == name_key), None) if isinstance(node, list) else None
+    return node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+
+
+# ---- against a cluster -------------------------------------------------------------------------
+
+def apply_all(kube, objects: list[dict], dry_run: bool = False) -> list[ObjectResult]:
+    results = []
+    namespace_missing = False
+    for obj in objects:
+        meta = obj["metadata"]
+        ref = m.ref(obj)
+        live = None
+        if not (namespace_missing and meta.get("namespace")):
+            live = kube.get_object(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        obj = m.respect_scaled_down(obj, live)
+        changes = [f.field for f in d.diff_object(obj, live)] if live is not None else []
+        if dry_run:
+            if obj["kind"] == "Namespace" and live is None:
+                namespace_missing = True
+            if not (namespace_missing and meta.get("namespace")):
+                # the server validates and admits it, or says why not (it cannot for objects
+                # of a namespace that does not exist yet)
+                kube.apply_object(obj, dry_run=True)
+            action = "would create" if live is None else ("would change" if changes else "unchanged")
+            results.append(ObjectResult(ref, action, changes))
+            continue
+        applied = kube.apply_object(obj)
+        pruned = prune_extras(applied, obj)
+        if pruned is not None:
+            applied = kube.replace_object(pruned)
+        if live is None:
+            action = "created"
+        elif applied["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
+            action = "configured"
+        else:
+            action = "unchanged"
+        results.append(ObjectResult(ref, action, changes))
+    return results
+
+
+def _list_workloads(kube, namespace: str, kind: str) -> tuple[list[dict], str]:
+    path = kube.resource_path("apps/v1", kind, namespace)
+    status, body = kube.get_json(path)
+    if status != 200 or not isinstance(body, dict):
+        from tripgenctl.errors import ToolError
+
+        raise ToolError(f"list {kind.lower()}s in {namespace}: HTTP {status}", 1)
+    return body.get("items", []), body.get("metadata", {}).get("resourceVersion", "")
+
+
+def wait_rollout(kube, namespace: str, names: dict[str, set[str]], timeout: float = 300.0, on_update: Callable[[WorkloadStatus], None] | None = None) -> list[WorkloadStatus]:
+    """Watch Deployments and StatefulSets (kind -> names) until all are rolled out or the
+    timeout passes. One watch thread per kind feeds a queue; each re-lists on expiry."""
+    states: dict[str, WorkloadStatus] = {}
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    deadline = time.monotonic() + timeout
+
+    def feed(kind: str) -> None:
+        try:
+            while not stop.is_set():
+                items, rv = _list_workloads(kube, namespace, kind)
+                for item in items:
+                    item.setdefault("kind", kind)
+                    events.put(item)
+                left = max(1, min(30, int(deadline - time.monotonic()) + 1))
+                path = kube.resource_path("apps/v1", kind, namespace)
+                for type_, obj in kube.watch_json(path, resource_version=rv, timeout_seconds=left, stop=stop.is_set):
+                    if type_ == "ERROR":
+                        break  # 410 Gone and friends: re-list
+                    if type_ in ("ADDED", "MODIFIED"):
+                        obj.setdefault("kind", kind)
+                        events.put(obj)
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting loop
+            events.put(exc)
+
+    threads = [threading.Thread(target=feed, args=(kind,), daemon=True) for kind in names if names[kind]]
+    for t in threads:
+        t.start()
+    wanted = {(kind, n) for kind, ns in names.items() for n in ns}
+    try:
+        while True:
+            if wanted and all(f"{k.lower()}/{n}" in states and states[f"{k.lower()}/{n}"].done for k, n in wanted):
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = events.get(timeout=min(remaining, 5.0))
+            except queue.Empty:
+                continue
+            if isinstance(item, Exception):
+                raise item
+            kind = item.get("kind")
+            name = (item.get("metadata") or {}).get("name")
+            if (kind, name) not in wanted:
+                continue
+            st = workload_status(item)
+            previous = states.get(st.workload)
+            states[st.workload] = st
+            if on_update and (previous is None or (previous.ready, previous.done, previous.desired) != (st.ready, st.done, st.desired)):
+                on_update(st)
+    finally:
+        stop.set()
+    out = []
+    for kind, name in sorted(wanted, key=lambda kn: (WORKLOAD_KINDS.index(kn[0]) if kn[0] in WORKLOAD_KINDS else 9, kn[1])):
+        ref = f"{kind.lower()}/{name}"
+        st = states.get(ref) or WorkloadStatus(ref, 0, 0, 0, False, "not seen")
+        if not st.done:
+            st.detail = _why_not_ready(kube, namespace, kind, name) or st.detail
+        out.append(st)
+    return out
+
+
+def _why_not_ready(kube, namespace: str, kind: str, name: str) -> str:
+    """The first waiting reason or unready condition among the workload's pods, for the report."""
+    obj = kube.get_object("apps/v1", kind, name, namespace)
+    if obj is None:
+        return "not found"
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    from urllib.parse import quote
+
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    pods = kube.list_json(f"/api/v1/namespaces/{namespace}/pods?labelSelector={quote(selector)}")
+    if not pods:
+        return "no pods"
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting")
+            if waiting and waiting.get("reason"):
+                return f"pod {pod['metadata']['name']}: {waiting['reason']}"
+            if not cs.get("ready"):
+                return f"pod {pod['metadata']['name']}: container {cs.get('name')} not ready"
+        if (pod.get("status") or {}).get("phase") == "Pending":
+            return f"pod {pod['metadata']['name']}: Pending"
+    return ""
+
+
+def deploy(kube, namespace: str, profile: str | None = None, dry_run: bool = False, wait: bool = True, timeout: float = 300.0,
+           on_update: Callable[[WorkloadStatus], None] | None = None) -> DeployResult:
+    prof = m.get_profile(profile)
+    objects = m.render(namespace, prof.name)
+    if not dry_run:
+        _require_secrets(kube, namespace)
+    result = DeployResult(namespace=namespace, profile=prof.name, context=kube.context_name, dry_run=dry_run, ok=True)
+    result.objects = apply_all(kube, objects, dry_run=dry_run)
+    if dry_run or not wait:
+        counts = _counts(result.objects)
+        result.message = f"{'dry run: ' if dry_run else ''}{counts}"
+        return result
+    names: dict[str, set[str]] = {k: set() for k in WORKLOAD_KINDS}
+    for obj in objects:
+        if obj["kind"] in names:
+            names[obj["kind"]].add(obj["metadata"]["name"])
+    result.workloads = wait_rollout(kube, namespace, names, timeout=timeout, on_update=on_update)
+    not_ready = [w.workload for w in result.workloads if not w.done]
+    result.ok = not not_ready
+    result.message = f"{_counts(result.objects)}; " + (f"all {len(result.workloads)} workloads ready" if result.ok else f"not ready after {timeout:g}s: {', '.join(not_ready)}")
+    return result
+
+
+def _require_secrets(kube, namespace: str) -> None:
+    """Without the Secrets every app pod stops at CreateContainerConfigError: say so up front
+    instead of after a five-minute wait."""
+    from tripgenctl.errors import ProblemFound
+    from tripgenctl.ops import secrets
+
+    if kube.get_object("v1", "Namespace", namespace) is None:
+        raise ProblemFound(f"namespace {namespace} has no Secrets yet: run `tripgenctl secrets init -n {namespace}` first")
+    check = secrets.check(kube, namespace)
+    if not check.ok:
+        bad = sorted(set(check.missing_secrets) | {r.secret for r in check.keys if not (r.present and r.non_empty)})
+        raise ProblemFound(f"Secret(s) missing or incomplete: {', '.join(bad)}; run `tripgenctl secrets init -n {namespace}` first (see `tripgenctl secrets check`)")
+
+
+def _counts(objects: list[ObjectResult]) -> str:
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[o.action] = counts.get(o.action, 0) + 1
+    return ", ".join(f"{n} {a}" for a, n in counts.items())

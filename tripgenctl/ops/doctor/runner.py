@@ -1,0 +1,114 @@
+"""Runs the checks over one snapshot; independent live probes run concurrently."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from tripgenctl.errors import ToolError, UsageError
+from tripgenctl.ops import bus
+from tripgenctl.ops.doctor import infra_checks, service_checks, snapshot, workload_checks
+from tripgenctl.ops.doctor.model import DoctorReport, Finding
+
+Check = Callable[..., list[Finding]]
+
+# name -> function(snapshot, config, context). Order = report order. Other modules may add
+# entries (the Azure Service Bus check registers itself here when its module is imported).
+CHECKS: dict[str, Check] = {
+    "pending": workload_checks.check_pending,
+    "image": workload_checks.check_images,
+    "crashloop": workload_checks.check_crashloop,
+    "oom": workload_checks.check_oom,
+    "node": infra_checks.check_nodes,
+    "memory": infra_checks.check_memory,
+    "disk": infra_checks.check_disk,
+    "database": service_checks.check_database,
+    "apps": service_checks.check_apps,
+    "secrets": service_checks.check_secrets,
+    "servicebus": bus.doctor_check,  # the Secret's shape, then Azure itself (ops/bus.py)
+    "netpol": service_checks.check_netpol,
+}
+LAST = "events"  # runs after the others: Warning events no finding explains
+
+
+@dataclass
+class Context:
+    """Live probes the checks may call (each one exec or one proxied GET)."""
+
+    kube: object
+    now: datetime
+
+    def previous_log_tail(self, pod: str, container: str, lines: int = 5) -> str:
+        path = f"/api/v1/namespaces/{self.kube.namespace}/pods/{pod}/log?container={container}&previous=true&tailLines={lines}"
+        try:
+            status, body = self.kube.get_json(path)
+        except ToolError:
+            return ""
+        if status != 200 or not isinstance(body, str):
+            return ""
+        return " / ".join(l.strip() for l in body.strip().splitlines()[-lines:])[:400]
+
+    def probe_database(self) -> tuple[bool, str]:
+        from tripgenctl.ops import postgres
+
+        try:
+            creds = postgres.credentials(self.kube)
+            rows = postgres.psql(self.kube, "SELECT 1", creds.database)
+            return rows == [["1"]], f"SELECT 1 returned {rows}"
+        except ToolError as exc:
+            return False, exc.message
+
+    def probe_redis(self) -> tuple[bool, str]:
+        from tripgenctl.ops import cache
+
+        try:
+            reply = cache.redis_cli(self.kube, "PING")
+            return reply == "PONG", f"PING -> {reply[:60]}"
+        except ToolError as exc:
+            return False, exc.message
+
+    def app_health(self, via: str) -> tuple[int, object]:
+        """`via` is services/<name>:<port> or pods/<name>:<port> (the API server's proxy)."""
+        try:
+            return self.kube.get_json(f"/api/v1/namespaces/{self.kube.namespace}/{via}/proxy/actuator/health")
+        except ToolError as exc:
+            return 0, {"error": exc.message}
+
+
+def run_doctor(kube, config, only: list[str] | None = None, skip: list[str] | None = None, now: datetime | None = None) -> DoctorReport:
+    names = list(CHECKS) + [LAST]
+    for n in (only or []) + (skip or []):
+        if n not in names:
+            raise UsageError(f"unknown check {n!r}; checks: {', '.join(names)}")
+    selected = [n for n in names if (not only or n in only) and n not in (skip or [])]
+    calls_before = len(kube.calls)
+    snap = snapshot.take(kube)
+    ctx = Context(kube=kube, now=now or datetime.now(timezone.utc))
+    results: dict[str, list[Finding]] = {}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = {n: pool.submit(CHECKS[n], snap, config, ctx) for n in selected if n != LAST}
+        for n, fut in futures.items():
+            try:
+                results[n] = fut.result()
+            except ToolError as exc:
+                results[n] = [Finding(n, "warning", "doctor", f"check could not run: {exc.message}")]
+            except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' findings
+                results[n] = [Finding(n, "warning", "doctor", f"check could not run: {type(exc).__name__}: {exc}"[:300])]
+    findings = [f for n in selected if n != LAST for f in results[n]]
+    if LAST in selected:
+        explained = {f.object for f in findings if f.severity != "ok"}
+        findings += service_checks.check_events(snap, config, ctx, explained)
+    problems = {f.check for f in findings}
+    for n in selected:
+        if n not in problems and not any(f.check == n for f in findings):
+            findings.append(Finding(n, "ok", "-", "no problem found"))
+    order = {"critical": 0, "warning": 1, "ok": 2}
+    findings.sort(key=lambda f: (order[f.severity], names.index(f.check) if f.check in names else 99))
+    critical = sum(f.severity == "critical" for f in findings)
+    warnings = sum(f.severity == "warning" for f in findings)
+    return DoctorReport(
+        context=kube.context_name, namespace=kube.namespace, healthy=critical == 0, critical=critical, warnings=warnings,
+        checks_run=selected, findings=findings, api_calls=len(kube.calls) - calls_before,
+    )

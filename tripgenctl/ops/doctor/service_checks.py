@@ -1,0 +1,258 @@
+"""The environment's own services: PostgreSQL answering, Redis answering, the apps' health,
+the Secrets they need, the NetworkPolicies of the SPEC, and Warning events nobody explained."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+
+from tripgenctl.errors import ToolError
+from tripgenctl.ops.doctor.knowledge import texts
+from tripgenctl.ops.doctor.model import Finding
+from tripgenctl.ops.doctor.snapshot import Snapshot
+
+EXPECTED_SECRETS = {
+    "postgresql-secret": ("username", "password", "database"),
+    "redis-secret": ("password",),
+    "jwt-secret": ("secret",),
+    "servicebus-connection": ("connection-string",),
+    "openai-api-key": ("api-key",),
+}
+JWT_MIN_BYTES = 32
+
+
+def _ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod.get("status", {}).get("conditions") or [])
+
+
+def check_database(snap: Snapshot, cfg, ctx) -> list[Finding]:
+    out = []
+    w = cfg.workloads
+    pg_pod, redis_pod = w.postgres_pod, w.redis_pod
+    sts = next((s for s in snap.statefulsets if s["metadata"]["name"] == w.postgres), None)
+    pod = snap.pod(pg_pod)
+    if sts is not None and sts.get("spec", {}).get("replicas", 1) == 0:
+        out.append(Finding("database", "critical", f"statefulset/{w.postgres}", "PostgreSQL is scaled to 0: every app's database connection fails",
+                           evidence="spec.replicas=0", command="tripgenctl up --yes   # scales PostgreSQL and Redis back first, then the apps", **texts("database")))
+    elif pod is None:
+        out.append(Finding("database", "critical", f"pod/{pg_pod}", "PostgreSQL pod does not exist",
+                           command=f"kubectl get statefulset {w.postgres} -n {snap.namespace}", **texts("database")))
+    elif not _ready(pod):
+        out.append(Finding("database", "critical", f"pod/{pg_pod}", f"PostgreSQL pod is not Ready (phase {pod.get('status', {}).get('phase')})",
+                           command=f"kubectl describe pod {pg_pod} -n {snap.namespace}", **texts("database")))
+    else:
+        ok, detail = ctx.probe_database()
+        if not ok:
+            out.append(Finding("database", "critical", f"pod/{pg_pod}", "PostgreSQL does not accept a query with the Secret's credentials",
+                               evidence=detail, command=f"kubectl logs {pg_pod} -n {snap.namespace} --tail=50", **texts("database")))
+        restarts = sum(cs.get("restartCount", 0) for cs in pod.get("status", {}).get("containerStatuses") or [])
+        if restarts:
+            out.append(Finding("database", "warning", f"pod/{pg_pod}", f"PostgreSQL restarted {restarts} time(s): connections were dropped",
+                               command=f"kubectl logs {pg_pod} -n {snap.namespace} --previous --tail=50", **texts("database")))
+    redis = snap.pod(redis_pod)
+    if redis is None or not _ready(redis):
+        out.append(Finding("database", "critical", f"pod/{redis_pod}", "Redis pod is missing or not Ready",
+                           command=f"tripgenctl up --yes   # or: kubectl describe pod {redis_pod} -n {snap.namespace}", **texts("database")))
+    else:
+        ok, detail = ctx.probe_redis()
+        if not ok:
+            out.append(Finding("database", "critical", f"pod/{redis_pod}", "Redis does not answer PING with its password", evidence=detail,
+                               command=f"kubectl logs {redis_pod} -n {snap.namespace} --tail=50", **texts("database")))
+    return out
+
+
+def check_apps(snap: Snapshot, cfg, ctx) -> list[Finding]:
+    out = []
+    deployments = {d["metadata"]["name"]: d for d in snap.deployments}
+    for app in cfg.workloads.apps:
+        dep = deployments.get(app)
+        if dep is None:
+            continue
+        if dep.get("spec", {}).get("replicas", 1) == 0:
+            continue  # scaled down on purpose (tripgenctl down): not a health problem
+        ready = bool((dep.get("status") or {}).get("readyReplicas"))
+        if ready:
+            via = f"services/{app}:8080"
+        else:
+            # No ready endpoint behind the Service: ask a running pod directly, so the report
+            # still names the dependency that keeps it unready.
+            pod = _running_pod(snap, dep)
+            if pod is None:
+                out.append(Finding("apps", "critical", f"deployment/{app}", "no ready replica and no running pod to ask for its health",
+                                   command=f"kubectl get pods -l app={app} -n {snap.namespace} -o wide", **texts("apps")))
+                continue
+            via = f"pods/{pod}:8080"
+        status, body = ctx.app_health(via)
+        if status == 200 and ready:
+            continue
+        components = _components(body)
+        down = [f"{name} {state}" for name, state, _ in components if state != "UP"]
+        causes = [d for d in down if d.split()[0] not in OWN_STATES]
+        down = causes or down  # readinessState DOWN follows from a dependency: name the dependency
+        if status == 200:
+            title = "no ready replica (health UP now: it may be starting)"
+        else:
+            title = "health reports DOWN" + (f": {', '.join(down)}" if down else f" (HTTP {status})") + ("" if ready else "; no ready replica")
+        detail = "; ".join(f"{name} {state}" + (f": {error}" if error else "") for name, state, error in components)
+        evidence = f"HTTP {status} from GET {via}/proxy/actuator/health" + (f": {detail}" if detail else f": {json.dumps(body)[:300]}" if body else "")
+        out.append(Finding("apps", "critical", f"deployment/{app}", title, evidence=evidence[:600],
+                           command=f"kubectl get --raw /api/v1/namespaces/{snap.namespace}/{via}/proxy/actuator/health", **texts("apps")))
+    return out
+
+
+def _running_pod(snap: Snapshot, dep: dict) -> str | None:
+    selector = ((dep.get("spec") or {}).get("selector") or {})
+    for p in snap.pods:
+        if p.get("status", {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp") and _selects(selector, p["metadata"].get("labels") or {}):
+            return p["metadata"]["name"]
+    return None
+
+
+OWN_STATES = ("readinessState", "livenessState", "ping")
+
+
+def _components(body) -> list[tuple[str, str, str]]:
+    """(name, status, error) of each health component Spring Boot reports."""
+    out = []
+    if isinstance(body, dict):
+        for comp, info in (body.get("components") or {}).items():
+            info = info if isinstance(info, dict) else {}
+            detail = info.get("details") if isinstance(info.get("details"), dict) else {}
+            out.append((comp, str(info.get("status") or "UNKNOWN"), str(detail.get("error") or "")))
+    return out
+
+
+def _secret_value(secret: dict, key: str) -> bytes | None:
+    raw = (secret.get("data") or {}).get(key)
+    if raw is None:
+        return None
+    try:
+        return base64.b64decode(raw)
+    except ValueError:
+        return b""
+
+
+def check_secrets(snap: Snapshot, cfg, ctx) -> list[Finding]:
+    out = []
+    secrets = {s["metadata"]["name"]: s for s in snap.secrets}
+    for name, keys in EXPECTED_SECRETS.items():
+        if name == SERVICEBUS_SECRET:
+            continue  # the servicebus check owns it (the table's own row)
+        out += _secret_presence(secrets.get(name), name, keys, "secrets", snap.namespace)
+        secret = secrets.get(name)
+        if secret is not None and name == "jwt-secret" and 0 < len(_secret_value(secret, "secret") or b"") < JWT_MIN_BYTES:
+            out.append(Finding("secrets", "warning", "secret/jwt-secret",
+                               f"JWT key shorter than {JWT_MIN_BYTES} bytes (HS256 wants at least 256 bits)",
+                               evidence=f"key 'secret' is {len(_secret_value(secret, 'secret') or b'')} bytes",
+                               command=f"tripgenctl secrets init --force -n {snap.namespace}   # with JWT_SECRET unset: regenerates it", **texts("secrets")))
+    return out
+
+
+def _secret_presence(secret: dict | None, name: str, keys: tuple[str, ...], check: str, namespace: str) -> list[Finding]:
+    """Missing Secret or missing/empty keys: names and lengths only, never values."""
+    if secret is None:
+        return [Finding(check, "critical", f"secret/{name}", "Secret is missing", evidence=f"expected keys: {', '.join(keys)}",
+                        command=f"tripgenctl secrets init -n {namespace}", **texts(check))]
+    empty = [k for k in keys if not _secret_value(secret, k)]
+    if not empty:
+        return []
+    present = ", ".join(f"{k} ({len(_secret_value(secret, k) or b'')} bytes)" for k in sorted((secret.get("data") or {}).keys())) or "none"
+    return [Finding(check, "critical", f"secret/{name}", f"key(s) missing or empty: {', '.join(empty)}",
+                    evidence=f"expected keys: {', '.join(keys)}; present: {present}",
+                    command=f"tripgenctl secrets check -n {namespace}   # then: tripgenctl secrets init --force with the value", **texts(check))]
+
+
+SERVICEBUS_SECRET = "servicebus-connection"
+
+
+def check_servicebus(snap: Snapshot, cfg, ctx) -> list[Finding]:
+    """The table's "Service Bus connection error" row, as far as the cluster shows it: the Secret,
+    its key and the connection string's shape (authenticating against Azure is `tripgenctl bus check`)."""
+    from tripgenctl.ops import bus
+
+    secret = next((s for s in snap.secrets if s["metadata"]["name"] == SERVICEBUS_SECRET), None)
+    keys = EXPECTED_SECRETS[SERVICEBUS_SECRET]
+    found = _secret_presence(secret, SERVICEBUS_SECRET, keys, "servicebus", snap.namespace)
+    if found:
+        return found
+    try:
+        bus.parse_connection_string((_secret_value(secret, keys[0]) or b"").decode(errors="replace"))
+    except bus.MalformedConnectionString as exc:
+        return [Finding("servicebus", "critical", f"secret/{SERVICEBUS_SECRET}", exc.message,
+                        evidence="expected Endpoint=sb://<namespace>.servicebus.windows.net/;SharedAccessKeyName=<name>;SharedAccessKey=<key>",
+                        command=f"tripgenctl secrets init --force -n {snap.namespace}   # with SERVICEBUS_CONNECTION_STRING set; then tripgenctl bus check",
+                        **texts("servicebus"))]
+    return []
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _policy_allows(policy: dict, from_labels: dict, port: int) -> bool:
+    for rule in policy.get("spec", {}).get("ingress") or []:
+        peers_ok = any("podSelector" in peer and _selects(peer["podSelector"], from_labels) for peer in rule.get("from") or [])
+        ports_ok = not rule.get("ports") or any(p.get("port") in (port, str(port)) for p in rule.get("ports") or [])
+        if peers_ok and ports_ok:
+            return True
+    return False
+
+
+def check_netpol(snap: Snapshot, cfg, ctx) -> list[Finding]:
+    out = []
+    policies = {p["metadata"]["name"]: p for p in snap.networkpolicies}
+    expected = ("allow-ingress-to-apps", "allow-apps-to-db", "allow-apps-to-cache", "allow-external-api")
+    if getattr(cfg, "profile", "001") == "000":
+        expected = ("allow-apps-to-db",)
+    for name in expected:
+        if name not in policies:
+            out.append(Finding("netpol", "warning", f"networkpolicy/{name}", "NetworkPolicy of the SPEC is missing",
+                               command="tripgenctl deploy   # or: tripgenctl diff", **texts("netpol")))
+    app_labels = {"tier": "application"}
+    for name, target, port in (("allow-apps-to-db", cfg.workloads.postgres_pod, 5432), ("allow-apps-to-cache", cfg.workloads.redis_pod, 6379)):
+        policy = policies.get(name)
+        pod = snap.pod(target)
+        if policy is None or pod is None:
+            continue
+        if not _selects(policy["spec"].get("podSelector") or {}, pod["metadata"].get("labels") or {}):
+            out.append(Finding("netpol", "warning", f"networkpolicy/{name}", f"does not select pod {target}",
+                               evidence=f"podSelector {policy['spec'].get('podSelector')}", command="tripgenctl diff", **texts("netpol")))
+        elif not _policy_allows(policy, app_labels, port):
+            out.append(Finding("netpol", "critical", f"networkpolicy/{name}", f"does not allow tier=application pods on TCP {port}",
+                               command="tripgenctl diff", **texts("netpol")))
+    return out
+
+
+EVENTS_WINDOW_MINUTES = 60.0  # the API server's default event TTL: older events are history
+
+
+def _event_age_minutes(event: dict, now) -> float:
+    from datetime import datetime, timezone
+
+    stamp = event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp") or ""
+    try:
+        then = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return 0.0  # no usable time: keep it
+    return (now - then).total_seconds() / 60
+
+
+def check_events(snap: Snapshot, cfg, ctx, explained: set[str]) -> list[Finding]:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for e in snap.events:
+        if e.get("type") != "Warning" or _event_age_minutes(e, ctx.now) > EVENTS_WINDOW_MINUTES:
+            continue
+        io = e.get("involvedObject", {})
+        obj = f"{io.get('kind', '').lower()}/{io.get('name')}"
+        if obj in explained:
+            continue
+        groups[(e.get("reason", ""), io.get("kind", ""))].append(e)
+    out = []
+    for (reason, kind), events in sorted(groups.items()):
+        names = sorted({e["involvedObject"].get("name") for e in events})
+        count = sum(e.get("count", 1) for e in events)
+        out.append(Finding("events", "warning", f"{kind.lower()}/{names[0]}" + (f" (+{len(names) - 1})" if len(names) > 1 else ""),
+                           f"{count} Warning event(s) {reason}", evidence=events[-1].get("message", "")[:300],
+                           command=f"kubectl get events -n {snap.namespace} --field-selector reason={reason} --sort-by=.lastTimestamp", **texts("events")))
+    return out

@@ -1,0 +1,550 @@
+"""The nightly `down` and the morning `up`, as a plan (pure, testable, shown by --dry-run and
+before the question) and its execution.
+
+Invariants that make both safe to run twice, concurrently (under the lock) or half-way
+interrupted:
+- `down` writes the remembered count BEFORE scaling to 0, and only when the workload is not
+  already down (no tripgenctl.io/scaled-down annotation, replicas > 0): a second `down` never
+  replaces the count with 0;
+- `up` scales to the remembered count BEFORE removing the annotations, so an interrupted `up`
+  still knows the count;
+- scaling goes through the scale subresource, every write is retried on 409 and transient
+  errors with back-off."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.ops import waiting
+from tripgenctl.ops import workloads as wl
+from tripgenctl.ops.progress import Reporter
+
+DEFAULT_UP_REPLICAS = 1
+RETRY_STATUSES = (409, 429, 500, 502, 503, 504)
+
+
+@dataclass
+class Step:
+    kind: str
+    name: str
+    role: str
+    stage: int  # execution order: lower first
+    current: int
+    target: int
+    record: int | None = None  # down: the count to remember (None: keep / nothing to keep)
+    change: bool = True  # False: nothing to write (already there)
+    note: str = ""
+    selector: dict = field(default_factory=dict)
+    resource_version: str = ""
+    # filled by execution
+    result: str = ""
+    ok: bool | None = None
+    reason: str | None = None
+    ready_at: str | None = None
+    started: float | None = None  # monotonic time of the scale call
+    seconds: float | None = None  # from the scale call until stopped / Ready
+
+    __table__ = ("kind", "name", "transition", "note")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def transition(self) -> str:
+        return f"{self.current} → {self.target}" if self.change else f"{self.current} (unchanged)"
+
+
+@dataclass
+class PlanRow:
+    kind: str
+    name: str
+    order: int
+    from_replicas: int
+    to_replicas: int
+    transition: str
+    note: str
+
+
+@dataclass
+class PlanView:
+    """What --dry-run and the question show: (workload, from → to) in execution order."""
+
+    action: str
+    namespace: str
+    steps: list[PlanRow] = field(default_factory=list)
+    skipped: list[PlanRow] = field(default_factory=list)
+
+    __sections__ = ("steps", "skipped")
+
+
+@dataclass
+class Plan:
+    action: str  # up | down
+    namespace: str
+    steps: list[Step] = field(default_factory=list)  # in execution order
+    skipped: list[Step] = field(default_factory=list)  # excluded / left alone, with the reason
+
+    __sections__ = ("steps", "skipped")
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.change]
+
+    def view(self) -> PlanView:
+        def row(s: Step, order: int) -> PlanRow:
+            return PlanRow(s.kind, s.name, order, s.current, s.target, s.transition, s.note)
+
+        return PlanView(self.action, self.namespace, [row(s, s.stage + 1) for s in self.steps], [row(s, 0) for s in self.skipped])
+
+
+@dataclass
+class WorkloadResult:
+    kind: str
+    name: str
+    change: str
+    result: str  # ready / down / failed / unchanged / not started
+    reason: str | None = None
+    health: str | None = None  # up: smoke test of the app's health endpoint
+    from_replicas: int | None = None
+    to_replicas: int | None = None
+    seconds: float | None = None  # scale call -> stopped / Ready (cron logs: per-workload duration)
+
+    __table__ = ("kind", "name", "change", "result", "reason", "health")
+
+
+@dataclass
+class RunResult:
+    action: str
+    namespace: str
+    dry_run: bool
+    ok: bool
+    message: str
+    seconds: float
+    workloads: list[WorkloadResult] = field(default_factory=list)
+    skipped: list[WorkloadResult] = field(default_factory=list)
+    postgres_query: str | None = None  # up: "SELECT 1 ok" / why not
+
+    __sections__ = ("workloads", "skipped")
+
+
+# ---- planning (pure) --------------------------------------------------------------------------
+
+
+def _data_stage_down(name: str, data_names: tuple[str, str]) -> int:
+    postgres, redis = data_names
+    return 2 if name == postgres else 1 if name == redis else 1
+
+
+def plan_down(status: wl.NamespaceStatus, data_names: tuple[str, str], include_data: bool = False, exclude: tuple[str, ...] = ()) -> Plan:
+    """Apps first (stage 0), then Redis (1), then PostgreSQL (2) when include_data."""
+    plan = Plan("down", status.namespace)
+    for w in status.workloads:
+        step = Step(w.kind, w.name, w.role, 0, w.desired, 0, selector=w.selector, resource_version=w._resource_version)
+        if w.name in exclude or w.ref in exclude:
+            step.change, step.target, step.note = False, w.desired, "excluded (--exclude)"
+            plan.skipped.append(step)
+            continue
+        if w.excluded:
+            step.change, step.target, step.note = False, w.desired, f"excluded ({wl.EXCLUDE_ANNOTATION})"
+            plan.skipped.append(step)
+            continue
+        if w.role == "data":
+            if not include_data:
+                step.change, step.target, step.note = False, w.desired, "data stays up (--include-data to stop it)"
+                plan.skipped.append(step)
+                continue
+            step.stage = _data_stage_down(w.name, data_names)
+        already_down = w.scaled_down_at is not None or w.remembered is not None
+        if already_down:
+            step.record = None
+            step.note = f"already down; remembers {w.remembered}" if w.remembered is not None else "already down"
+            if w.drift:
+                step.note += f"; {w.drift}"
+        elif w.desired == 0:
+            step.record = None
+            step.note = "already at 0 (nothing recorded: up starts 1)"
+        else:
+            step.record = w.desired
+            step.note = f"remember {w.desired}"
+        step.change = w.desired != 0 or step.record is not None
+        plan.steps.append(step)
+    plan.steps.sort(key=lambda s: (s.stage, s.kind, s.name))
+    return plan
+
+
+def plan_up(status: wl.NamespaceStatus, data_names: tuple[str, str], exclude: tuple[str, ...] = ()) -> Plan:
+    """Data (PostgreSQL, Redis) first (stage 0), then the apps (1). Each goes back to its
+    remembered count; without one, a workload at 0 gets 1 and a running one keeps its count."""
+    plan = Plan("up", status.namespace)
+    for w in status.workloads:
+        step = Step(w.kind, w.name, w.role, 0 if w.role == "data" else 1, w.desired, w.desired, selector=w.selector, resource_version=w._resource_version)
+        if w.name in exclude or w.ref in exclude:
+            step.change, step.note = False, "excluded (--exclude)"
+            plan.skipped.append(step)
+            continue
+        if w.excluded:
+            step.change, step.note = False, f"excluded ({wl.EXCLUDE_ANNOTATION})"
+            plan.skipped.append(step)
+            continue
+        if w.remembered is not None:
+            step.target = w.remembered
+            step.note = f"remembered {w.remembered}"
+            if w.drift:
+                step.note += f"; {w.drift}"
+        elif w.desired == 0:
+            step.target = DEFAULT_UP_REPLICAS
+            step.note = f"nothing remembered: {DEFAULT_UP_REPLICAS}"
+        else:
+            step.note = "running"
+        has_annotations = w.remembered is not None or w.scaled_down_at is not None
+        step.change = step.target != w.desired or has_annotations
+        plan.steps.append(step)
+    plan.steps.sort(key=lambda s: (s.stage, s.kind, s.name))
+    return plan
+
+
+# ---- API writes with retries --------------------------------------------------------------------
+
+
+def _collection(kind: str) -> str:
+    return {"Deployment": "deployments", "StatefulSet": "statefulsets"}[kind]
+
+
+def object_path(kube, kind: str, name: str) -> str:
+    return f"/apis/apps/v1/namespaces/{kube.namespace}/{_collection(kind)}/{name}"
+
+
+def with_retry(fn: Callable[[], tuple[int, object]], what: str, attempts: int = 6, base: float = 0.2) -> tuple[int, object]:
+    """Retry 409/429/5xx answers and transport errors with exponential back-off; the last
+    answer (or error) is the caller's to judge."""
+    last_exc: ToolError | None = None
+    for i in range(attempts):
+        try:
+            status, body = fn()
+        except ConnectionFailed as exc:
+            last_exc = exc
+        else:
+            if status not in RETRY_STATUSES or i == attempts - 1:
+                return status, body
+        time.sleep(min(base * 2**i, 3.0))
+    if last_exc is not None:
+        raise last_exc
+    raise ToolError(f"{what}: gave up after {attempts} attempts", 1)
+
+
+def _check(status: int, body, what: str) -> None:
+    if 200 <= status < 300:
+        return
+    message = body.get("message") if isinstance(body, dict) else str(body or "")[:200]
+    if status == 403:  # RBAC: say so plainly (cron logs and the webhook show this line)
+        raise ToolError(f"{what}: forbidden (403): {message}", 1)
+    raise ToolError(f"{what}: {status} {message}", 1)
+
+
+def scale(kube, kind: str, name: str, replicas: int) -> None:
+    """Through the scale subresource, like `kubectl scale` and the HPA (only spec.replicas)."""
+    path = object_path(kube, kind, name) + "/scale"
+    status, body = with_retry(
+        lambda: kube.request_json("PATCH", path, {"spec": {"replicas": replicas}}, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
+        f"scale {kind.lower()}/{name}",
+    )
+    _check(status, body, f"scale {kind.lower()}/{name} to {replicas}")
+
+
+def remember(kube, step: Step, by: str, at: str) -> int | None:
+    """Record the count (rv-guarded). Re-reads on a conflict: if someone else recorded it in
+    the meantime, theirs stands; if the count changed by hand, the fresh one is recorded.
+    Returns what is remembered now (None when the workload turned out to be at 0)."""
+    path = object_path(kube, step.kind, step.name)
+    rv = step.resource_version
+    count = step.record
+    for i in range(6):
+        annotations = {wl.REPLICAS_ANNOTATION: str(count), wl.SCALED_DOWN_ANNOTATION: json.dumps({"by": by, "at": at}, separators=(",", ":"))}
+        patch: dict = {"metadata": {"annotations": annotations}}
+        if rv:
+            patch["metadata"]["resourceVersion"] = rv
+        status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}), f"annotate {step.ref}", attempts=3)
+        if status != 409:
+            _check(status, body, f"record replicas of {step.ref}")
+            return count
+        s, cur = with_retry(lambda: kube.request_json("GET", path), f"read {step.ref}")
+        _check(s, cur, f"read {step.ref}")
+        ann = (cur.get("metadata") or {}).get("annotations") or {}
+        if wl.remembered_of(ann) is not None:
+            return wl.remembered_of(ann)
+        count = int((cur.get("spec") or {}).get("replicas") or 0)
+        if count == 0:
+            return None
+        rv = cur["metadata"].get("resourceVersion", "")
+        time.sleep(min(0.1 * 2**i, 1.0))
+    raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
+
+
+def forget(kube, step: Step) -> None:
+    path = object_path(kube, step.kind, step.name)
+    patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None}}}
+    status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}), f"annotate {step.ref}")
+    _check(status, body, f"clear remembered replicas of {step.ref}")
+
+
+# ---- execution --------------------------------------------------------------------------------
+
+
+def _targets(steps: list[Step], replicas: Callable[[Step], int]) -> list[waiting.Target]:
+    return [waiting.Target(s.kind, s.name, replicas(s), s.selector) for s in steps]
+
+
+def _stages(steps: list[Step]) -> list[list[Step]]:
+    out: dict[int, list[Step]] = {}
+    for s in steps:
+        out.setdefault(s.stage, []).append(s)
+    return [out[k] for k in sorted(out)]
+
+
+def _settle(s: Step) -> None:
+    """The first time a step is seen settled fixes its duration (later looks do not stretch it)."""
+    if s.seconds is None and s.started is not None:
+        s.seconds = round(time.monotonic() - s.started, 2)
+
+
+def _result(s: Step, result: str, reason: str | None, health: str | None = None) -> WorkloadResult:
+    return WorkloadResult(s.kind, s.name, s.transition, result, reason, health, s.current, s.target, s.seconds)
+
+
+STAGE_TITLES_DOWN = {0: "applications", 1: "Redis", 2: "PostgreSQL"}
+STAGE_TITLES_UP = {0: "PostgreSQL and Redis", 1: "applications"}
+
+
+def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300, reporter: Reporter | None = None) -> RunResult:
+    rep = reporter or Reporter()
+    started = time.monotonic()
+    deadline = started + timeout
+    at = wl.rfc3339()
+    ok = True
+    for stage in _stages(plan.steps):
+        rep.phase(f"stopping {STAGE_TITLES_DOWN.get(stage[0].stage, 'workloads')}")
+        for s in stage:
+            if s.record is not None:
+                remembered = remember(kube, s, who, at)
+                s.note = f"remembered {remembered}" if remembered is not None else s.note
+            s.started = time.monotonic()
+            if s.current != 0:
+                scale(kube, s.kind, s.name, 0)
+                rep.item(s.name, f"{s.current} → 0")
+            else:
+                rep.item(s.name, "already at 0")
+        if not wait:
+            for s in stage:
+                s.ok, s.result = True, "scaled to 0"
+                _settle(s)
+            continue
+        by_ref = {s.ref: s for s in stage}
+
+        def update(o: waiting.Outcome) -> None:
+            name = o.ref.split("/", 1)[1]
+            if o.ok and o.ref in by_ref:
+                _settle(by_ref[o.ref])
+            rep.item(name, "stopped" if o.ok else (o.reason or "stopping"), True if o.ok else None)
+
+        outcomes = waiting.wait_gone(kube, _targets(stage, lambda s: 0), max(1.0, deadline - time.monotonic()), on_update=update)
+        for s in stage:
+            o = outcomes[s.ref]
+            _settle(s)
+            s.ok = o.ok
+            s.result = "down" if o.ok else "stopping"
+            s.reason = None if o.ok else o.reason
+            if not o.ok:
+                ok = False
+                rep.item(s.name, o.reason or "still stopping", False)
+        if not ok:
+            break  # never stop PostgreSQL while apps may still be writing to it
+    workloads = [_result(s, s.result or "not stopped", s.reason or (None if s.result else "an earlier stage did not finish")) for s in plan.steps]
+    skipped = [_result(s, "left alone", s.note) for s in plan.skipped]
+    stopped = sum(1 for s in plan.steps if s.ok)
+    message = f"{stopped} workload(s) down" + (f", {len(plan.skipped)} left alone" if plan.skipped else "") if ok else "down did not finish: " + "; ".join(f"{s.name}: {s.reason}" for s in plan.steps if s.ok is False)
+    return RunResult("down", plan.namespace, False, ok, message, round(time.monotonic() - started, 2), workloads, skipped)
+
+
+def run_up(
+    kube,
+    plan: Plan,
+    data_names: tuple[str, str],
+    wait: bool = True,
+    timeout: float = 300,
+    reporter: Reporter | None = None,
+    smoke: bool = True,
+) -> RunResult:
+    rep = reporter or Reporter()
+    started = time.monotonic()
+    deadline = started + timeout
+    ok = True
+    pg_query: str | None = None
+    stages = _stages(plan.steps)
+    blocked: str | None = None
+    for stage in stages:
+        title = STAGE_TITLES_UP.get(stage[0].stage, "workloads")
+        if blocked:
+            for s in stage:
+                s.ok, s.result, s.reason = False, "not started", blocked
+                rep.item(s.name, f"not started: {blocked}", False)
+            continue
+        rep.phase(f"starting {title}")
+        for s in stage:
+            s.started = time.monotonic()
+            if s.change and s.target != s.current:
+                scale(kube, s.kind, s.name, s.target)
+            # the count is applied: the remembered annotations have done their job
+            if s.change:
+                forget(kube, s)
+            rep.item(s.name, f"{s.current} → {s.target}" if s.target != s.current else f"{s.target} (unchanged)")
+        if not wait:
+            for s in stage:
+                s.ok, s.result = True, f"scaled to {s.target}"
+                _settle(s)
+            continue
+        by_ref = {s.ref: s for s in stage}
+
+        def update(o: waiting.Outcome) -> None:
+            name = o.ref.split("/", 1)[1]
+            if o.ok and o.ref in by_ref:
+                _settle(by_ref[o.ref])
+            text = f"{o.ready}/{o.wanted} Ready" if o.ok else f"{o.ready}/{o.wanted} " + (o.reason or "starting")
+            rep.item(name, text, True if o.ok else (False if o.reason and wl.is_failure(o.reason) else None))
+
+        outcomes = waiting.wait_workloads(kube, _targets(stage, lambda s: s.target), max(1.0, deadline - time.monotonic()), on_update=update)
+        for s in stage:
+            o = outcomes[s.ref]
+            _settle(s)
+            s.ok, s.reason, s.ready_at = o.ok, o.reason, o.ready_at
+            s.result = ("ready" if s.target > 0 else "down") if o.ok else "failed"
+            if not o.ok:
+                ok = False
+                rep.item(s.name, o.reason or "not ready", False)
+        if stage[0].stage == 0:
+            postgres = next((s for s in stage if s.name == data_names[0]), None)
+            if postgres is not None and postgres.ok and postgres.target > 0:
+                rep.item(postgres.name, "SELECT 1 …")
+                try:
+                    pg_query = postgres_accepts_query(kube, f"{postgres.name}-0", max(5.0, deadline - time.monotonic()))
+                    rep.item(postgres.name, f"Ready, {pg_query}", True)
+                except ToolError as exc:
+                    ok = False
+                    postgres.ok, postgres.result, postgres.reason = False, "failed", exc.message
+                    pg_query = exc.message
+                    rep.item(postgres.name, exc.message, False)
+            failed = [s.name for s in stage if not s.ok]
+            if failed:
+                blocked = f"{', '.join(failed)} did not come up"
+    health: dict[str, str] = {}
+    apps_ready = [s for s in plan.steps if s.role == "app" and s.ok and s.target > 0 and wait]
+    if smoke and apps_ready:
+        rep.phase("smoke test")
+        health = smoke_test(kube, apps_ready, max(5.0, deadline - time.monotonic()), rep)
+        for s in apps_ready:
+            h = health.get(s.name)
+            if h and not h.startswith("UP") and not h.startswith("no service"):
+                ok = False
+                s.ok, s.result, s.reason = False, "unhealthy", h
+    workloads = [_result(s, s.result, s.reason, health.get(s.name)) for s in plan.steps]
+    skipped = [_result(s, "left alone", s.note) for s in plan.skipped]
+    took = round(time.monotonic() - started, 2)
+    if ok:
+        message = f"{sum(1 for s in plan.steps if s.target > 0)} workload(s) up in {took}s" if wait else f"scaled {len(plan.changes)} workload(s) (not waiting)"
+    else:
+        message = "up incomplete: " + "; ".join(f"{s.ref} {s.reason}" for s in plan.steps if s.ok is False)
+    return RunResult("up", plan.namespace, False, ok, message, took, workloads, skipped, pg_query)
+
+
+# ---- checks -----------------------------------------------------------------------------------
+
+
+def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
+    """SELECT 1 through a port-forward with the Secret's credentials (never shown). Retried
+    with back-off: Ready can come a moment before the server accepts connections."""
+    import psycopg
+
+    from tripgenctl.ops import postgres as pg
+
+    try:
+        creds = pg.credentials(kube)
+        user, password, database = creds.username, creds.password, creds.database
+    except ToolError:
+        user, password, database = "postgres", "", "postgres"
+    deadline = time.monotonic() + timeout
+    last = ""
+    attempt = 0
+    with kube.port_forward(pod, 5432) as (host, port):
+        while True:
+            try:
+                with psycopg.connect(host=host, port=port, user=user, password=password or None, dbname=database, connect_timeout=5) as conn:
+                    row = conn.execute("SELECT 1").fetchone()
+                    if row and row[0] == 1:
+                        return "SELECT 1 ok"
+            except psycopg.Error as exc:
+                last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if password:
+                    last = last.replace(password, "****")
+            if time.monotonic() >= deadline:
+                raise ToolError(f"PostgreSQL in {pod} is Ready but does not accept a query: {last}", 1)
+            attempt += 1
+            time.sleep(min(0.2 * 2**attempt, 2.0))
+
+
+def _service_for(services: list[dict], template_labels: dict) -> tuple[str, int | str] | None:
+    for svc in services:
+        sel = (svc.get("spec") or {}).get("selector") or {}
+        if sel and all(template_labels.get(k) == v for k, v in sel.items()):
+            ports = (svc.get("spec") or {}).get("ports") or []
+            port = next((p for p in ports if p.get("port") == 8080), ports[0] if ports else None)
+            if port is not None:
+                return svc["metadata"]["name"], port.get("port")
+    return None
+
+
+def smoke_test(kube, steps: list[Step], timeout: float, rep: Reporter) -> dict[str, str]:
+    """Each app's /actuator/health through the API server's service proxy: "UP", "DOWN (db)",
+    or "no service" (a workload without a Service is not smoke-tested)."""
+    ns = kube.namespace
+    services = kube.list_json(f"/api/v1/namespaces/{ns}/services")
+    deployments = {d["metadata"]["name"]: d for d in kube.list_json(f"/apis/apps/v1/namespaces/{ns}/deployments")}
+    out: dict[str, str] = {}
+    deadline = time.monotonic() + min(timeout, 30.0)
+    for s in steps:
+        obj = deployments.get(s.name)
+        labels = (((obj or {}).get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+        found = _service_for(services, labels)
+        if found is None:
+            out[s.name] = "no service (not checked)"
+            rep.item(s.name, "Ready (no service to smoke-test)", True)
+            continue
+        name, port = found
+        path = f"/api/v1/namespaces/{ns}/services/{name}:{port}/proxy/actuator/health"
+        attempt = 0
+        while True:
+            try:
+                status, body = kube.request_json("GET", path, what=f"health of {s.name}")
+            except ToolError as exc:
+                status, body = 0, exc.message
+            verdict = _health_verdict(status, body)
+            if verdict == "UP" or time.monotonic() >= deadline:
+                break
+            attempt += 1
+            time.sleep(min(0.2 * 2**attempt, 2.0))
+        out[s.name] = verdict
+        rep.item(s.name, f"Ready, health {verdict}", verdict == "UP")
+    return out
+
+
+def _health_verdict(status: int, body) -> str:
+    if isinstance(body, dict) and body.get("status"):
+        state = str(body["status"])
+        if state == "UP":
+            return "UP"
+        down = [k for k, v in (body.get("components") or {}).items() if isinstance(v, dict) and v.get("status") != "UP"]
+        return f"{state} ({', '.join(down)})" if down else state
+    return f"HTTP {status}" if status else f"unreachable: {body}"

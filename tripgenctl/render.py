@@ -1,0 +1,131 @@
+"""The one renderer: every command's result is a dataclass (or a list of them); people get Rich
+tables, scripts get JSON with the same facts. Commands never print their own tables.
+
+A result dataclass can steer its table with two optional class attributes:
+- `__table__ = ("field_a", "field_b")`  columns shown for a list of these rows (default: all
+  scalar fields);
+- `__sections__ = ("workloads", "pods")` list fields rendered as their own tables (default:
+  every list-of-dataclass field), the remaining scalar fields shown as "key: value" lines first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+
+def to_data(value: Any) -> Any:
+    """Dataclasses -> plain JSON-able values (dates ISO 8601, paths as strings, enums by value)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_data(v) for v in value]
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def render(result: Any, output: str = "table", title: str | None = None, file=None) -> None:
+    out = file or sys.stdout
+    if output == "json":
+        out.write(json.dumps(to_data(result), indent=2, sort_keys=False) + "\n")
+        return
+    console = _console(out)
+    if isinstance(result, (list, tuple)):
+        console.print(_table(list(result), title))
+        return
+    if not (dataclasses.is_dataclass(result) and not isinstance(result, type)):
+        console.print(result)
+        return
+    sections = getattr(result, "__sections__", None)
+    fields = [f for f in dataclasses.fields(result) if not f.name.startswith("_")]
+    if sections is None:
+        sections = tuple(f.name for f in fields if _is_row_list(getattr(result, f.name)))
+    for f in fields:
+        if f.name in sections:
+            continue
+        value = getattr(result, f.name)
+        if _scalar(value):
+            console.print(f"[bold]{_label(f.name)}:[/bold] {_fmt(value)}")
+    for name in sections:
+        rows = getattr(result, name)
+        if rows:
+            console.print(_table(list(rows), _label(name)))
+
+
+def _console(out):
+    from rich.console import Console
+
+    return Console(file=out, highlight=False, soft_wrap=False, width=None if out.isatty() else 200)
+
+
+def _is_row_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and dataclasses.is_dataclass(value[0])
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, (list, tuple, dict, set)) and not dataclasses.is_dataclass(value)
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _table(rows: list[Any], title: str | None):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    if not rows:
+        return table
+    first = rows[0]
+    if dataclasses.is_dataclass(first):
+        columns = getattr(first, "__table__", None) or tuple(
+            f.name for f in dataclasses.fields(first) if not f.name.startswith("_") and _scalar_or_short(getattr(first, f.name))
+        )
+        for c in columns:
+            table.add_column(c.replace("_", " ").upper())
+        for row in rows:
+            table.add_row(*(_fmt(getattr(row, c)) for c in columns))
+    else:
+        table.add_column("VALUE")
+        for row in rows:
+            table.add_row(_fmt(row))
+    return table
+
+
+def _scalar_or_short(value: Any) -> bool:
+    return _scalar(value) or (isinstance(value, (list, tuple)) and all(_scalar(v) for v in value))
+
+
+def iter_lines(items: Iterable[str], file=None) -> None:
+    out = file or sys.stdout
+    for line in items:
+        out.write(line + "\n")
+        out.flush()
