@@ -471,10 +471,10 @@ class ApiServer:
         if sub == "scale" and "scale" in t.subresources:
             return await self.scale(request, r)
         if sub == "status" and t.has_status:
+            body = await self._body(request) if m != "GET" else None  # before `cur`: see scale()
             cur = self.store.require(t.key, r.namespace, r.name)
             if m == "GET":
                 return web.json_response(cur)
-            body = await self._body(request)
             if m == "PUT":
                 new = body
             elif m == "PATCH":
@@ -494,6 +494,9 @@ class ApiServer:
 
     async def scale(self, request: web.Request, r: Route) -> web.Response:
         t, m = r.type, request.method
+        # Read the body before the object: no await may sit between reading `cur` and writing it back,
+        # or a controller's status write in between turns a plain patch into a spurious 409.
+        body = await self._body(request) if m != "GET" else None
         cur = self.store.require(t.key, r.namespace, r.name)
 
         def as_scale(o: dict) -> dict:
@@ -511,7 +514,6 @@ class ApiServer:
 
         if m == "GET":
             return web.json_response(as_scale(cur))
-        body = await self._body(request)
         scale = as_scale(cur)
         if m == "PUT":
             new_scale = body
