@@ -180,3 +180,27 @@ def test_config_toml_overrides_manifests(tmp_path, monkeypatch):
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "tripgendev.azurecr.io/user-service:dev"
     assert c["resources"]["limits"]["memory"] == "768Mi" and c["resources"]["requests"]["cpu"] == "100m"
+
+
+def test_doctor_events_ignore_history_of_gone_pods_and_pods_ready_since():
+    """Startup-probe failures of a pod that became Ready later, and events of a pod an old
+    ReplicaSet deleted, are history: only a warning after the last Ready transition remains."""
+    from datetime import datetime, timezone
+
+    from tripgenctl.ops.doctor.runner import Context
+    from tripgenctl.ops.doctor.service_checks import check_events
+    from tripgenctl.ops.doctor.snapshot import Snapshot
+
+    now = datetime(2026, 1, 5, 12, 0, 0, tzinfo=timezone.utc)
+    pod = {"metadata": {"name": "web-1", "uid": "u1"},
+           "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-05T11:55:00Z"}]}}
+
+    def event(name: str, at: str, reason: str, uid: str = "u1") -> dict:
+        return {"type": "Warning", "reason": reason, "lastTimestamp": at, "message": f"{reason} at {at}",
+                "involvedObject": {"kind": "Pod", "name": name, "uid": uid}}
+
+    events = [event("web-1", "2026-01-05T11:54:00Z", "Unhealthy"), event("gone-0", "2026-01-05T11:58:00Z", "Failed"),
+              event("web-1", "2026-01-05T11:57:00Z", "BackOff"), event("web-1", "2026-01-05T11:58:00Z", "Failed", uid="old")]
+    snap = Snapshot("ns", [pod], events, [], [], [], [], [], [], [], None, None)
+    found = check_events(snap, None, Context(kube=None, now=now), set())
+    assert [(f.title, f.object) for f in found] == [("1 Warning event(s) BackOff", "pod/web-1")]

@@ -334,22 +334,7 @@ def overall_state(workloads: list[WorkloadInfo]) -> tuple[str, str]:
 
 
 # ---- time -------------------------------------------------------------------------------------
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        v = value.replace("Z", "+00:00")
-        if "." in v:  # MicroTime / RFC3339Nano: keep microseconds only
-            head, rest = v.split(".", 1)
-            frac = "".join(ch for ch in rest if ch.isdigit())
-            tz = rest[len(frac):]
-            v = f"{head}.{frac[:6].ljust(6, '0')}{tz}"
-        dt = datetime.fromisoformat(v)
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
+from tripgenctl.timestamps import parse_time  # noqa: E402  (re-exported: ops.lock and tests use it)
 
 
 def human_age(value: str | None, now: datetime) -> str:

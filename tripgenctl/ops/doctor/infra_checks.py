@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from tripgenctl import quantity
+from tripgenctl.timestamps import parse_time
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
 
 
 def check_nodes(snap: Snapshot, cfg, ctx) -> list[Finding]:
@@ -26,7 +17,7 @@ def check_nodes(snap: Snapshot, cfg, ctx) -> list[Finding]:
         ready = next((c for c in n.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
         if ready and ready.get("status") == "True":
             continue
-        since = _parse_time((ready or {}).get("lastTransitionTime"))
+        since = parse_time((ready or {}).get("lastTransitionTime"))
         minutes = (ctx.now - since).total_seconds() / 60 if since else float("inf")
         severity = "critical" if minutes >= limit else "warning"
         name = n["metadata"]["name"]

@@ -7,10 +7,10 @@ import base64
 import json
 from collections import defaultdict
 
-from tripgenctl.errors import ToolError
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
+from tripgenctl.timestamps import minutes_since, parse_time
 
 EXPECTED_SECRETS = {
     "postgresql-secret": ("username", "password", "database"),
@@ -227,21 +227,30 @@ def check_netpol(snap: Snapshot, cfg, ctx) -> list[Finding]:
 EVENTS_WINDOW_MINUTES = 60.0  # the API server's default event TTL: older events are history
 
 
-def _event_age_minutes(event: dict, now) -> float:
-    from datetime import datetime, timezone
+def _event_time(event: dict) -> str | None:
+    return event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp")
 
-    stamp = event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp") or ""
-    try:
-        then = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return 0.0  # no usable time: keep it
-    return (now - then).total_seconds() / 60
+
+def _stale(event: dict, snap: Snapshot) -> bool:
+    """History, not a problem: the pod is gone (an old ReplicaSet's), or it has been Ready since
+    the event (startup probe failures while a Spring Boot app boots)."""
+    io = event.get("involvedObject", {})
+    if io.get("kind") != "Pod":
+        return False
+    pod = snap.pod(io.get("name"))
+    if pod is None or (io.get("uid") and pod["metadata"].get("uid") and io["uid"] != pod["metadata"]["uid"]):
+        return True
+    ready = next((c for c in pod.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    if not ready or ready.get("status") != "True":
+        return False
+    since, at = parse_time(ready.get("lastTransitionTime")), parse_time(_event_time(event))
+    return since is not None and at is not None and at <= since
 
 
 def check_events(snap: Snapshot, cfg, ctx, explained: set[str]) -> list[Finding]:
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for e in snap.events:
-        if e.get("type") != "Warning" or _event_age_minutes(e, ctx.now) > EVENTS_WINDOW_MINUTES:
+        if e.get("type") != "Warning" or minutes_since(_event_time(e), ctx.now, missing=0.0) > EVENTS_WINDOW_MINUTES or _stale(e, snap):
             continue
         io = e.get("involvedObject", {})
         obj = f"{io.get('kind', '').lower()}/{io.get('name')}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from tripgenctl import quantity
+from tripgenctl.timestamps import minutes_since
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
@@ -93,14 +93,6 @@ def check_images(snap: Snapshot, cfg, ctx) -> list[Finding]:
 RECENT_MINUTES = 10.0
 
 
-def _minutes_since(stamp: str | None, now: datetime) -> float:
-    try:
-        then = datetime.strptime((stamp or "")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return float("inf")
-    return (now - then).total_seconds() / 60
-
-
 def check_crashloop(snap: Snapshot, cfg, ctx) -> list[Finding]:
     out = []
     threshold = cfg.thresholds.restarts
@@ -113,7 +105,7 @@ def check_crashloop(snap: Snapshot, cfg, ctx) -> list[Finding]:
             last = (cs.get("lastState") or {}).get("terminated") or {}
             # Below the alert a crash loop is caught between back-offs as often as in one: a
             # recent failed exit counts as looping too (an old restart is history, not a loop).
-            recent_failure = bool(restarts) and last.get("exitCode", 0) != 0 and _minutes_since(last.get("finishedAt"), ctx.now) <= RECENT_MINUTES
+            recent_failure = bool(restarts) and last.get("exitCode", 0) != 0 and minutes_since(last.get("finishedAt"), ctx.now) <= RECENT_MINUTES
             if restarts < threshold and not (looping or recent_failure):
                 continue
             if last.get("reason") == "OOMKilled":

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from tripgenctl.sandbox.apierrors import ApiError
 from tripgenctl.sandbox.store import now_iso
+from tripgenctl.timestamps import format_time as fmt_time, parse_time  # noqa: F401  (re-exported to the controllers)
 
 # the alphabet of k8s.io/apimachinery/pkg/util/rand.SafeEncodeString (no vowels, no 0/1/3)
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
@@ -20,19 +21,6 @@ SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-
-
-def fmt_time(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def random_suffix(n: int = 5) -> str:
