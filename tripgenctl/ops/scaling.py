@@ -312,6 +312,26 @@ def _settle(s: Step) -> None:
         s.seconds = round(time.monotonic() - s.started, 2)
 
 
+def _not_waited(stage: list[Step]) -> None:
+    """--no-wait: the scale call is the result."""
+    for s in stage:
+        s.ok, s.result = True, f"scaled to {s.target}"
+        _settle(s)
+
+
+def _watcher(stage: list[Step], rep: Reporter, describe: Callable[[waiting.Outcome], tuple[str, bool | None]]) -> Callable[[waiting.Outcome], None]:
+    """The wait's on_update: fix a step's duration the moment it settles and show its state."""
+    by_ref = {s.ref: s for s in stage}
+
+    def update(o: waiting.Outcome) -> None:
+        if o.ok and o.ref in by_ref:
+            _settle(by_ref[o.ref])
+        text, good = describe(o)
+        rep.item(o.ref.split("/", 1)[1], text, good)
+
+    return update
+
+
 def _result(s: Step, result: str, reason: str | None, health: str | None = None) -> WorkloadResult:
     return WorkloadResult(s.kind, s.name, s.transition, result, reason, health, s.current, s.target, s.seconds)
 
@@ -339,18 +359,9 @@ def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300
             else:
                 rep.item(s.name, "already at 0")
         if not wait:
-            for s in stage:
-                s.ok, s.result = True, "scaled to 0"
-                _settle(s)
+            _not_waited(stage)
             continue
-        by_ref = {s.ref: s for s in stage}
-
-        def update(o: waiting.Outcome) -> None:
-            name = o.ref.split("/", 1)[1]
-            if o.ok and o.ref in by_ref:
-                _settle(by_ref[o.ref])
-            rep.item(name, "stopped" if o.ok else (o.reason or "stopping"), True if o.ok else None)
-
+        update = _watcher(stage, rep, lambda o: ("stopped" if o.ok else (o.reason or "stopping"), True if o.ok else None))
         outcomes = waiting.wait_gone(kube, _targets(stage, lambda s: 0), max(1.0, deadline - time.monotonic()), on_update=update)
         for s in stage:
             o = outcomes[s.ref]
@@ -403,19 +414,14 @@ def run_up(
                 forget(kube, s)
             rep.item(s.name, f"{s.current} → {s.target}" if s.target != s.current else f"{s.target} (unchanged)")
         if not wait:
-            for s in stage:
-                s.ok, s.result = True, f"scaled to {s.target}"
-                _settle(s)
+            _not_waited(stage)
             continue
-        by_ref = {s.ref: s for s in stage}
 
-        def update(o: waiting.Outcome) -> None:
-            name = o.ref.split("/", 1)[1]
-            if o.ok and o.ref in by_ref:
-                _settle(by_ref[o.ref])
+        def describe(o: waiting.Outcome) -> tuple[str, bool | None]:
             text = f"{o.ready}/{o.wanted} Ready" if o.ok else f"{o.ready}/{o.wanted} " + (o.reason or "starting")
-            rep.item(name, text, True if o.ok else (False if o.reason and wl.is_failure(o.reason) else None))
+            return text, True if o.ok else (False if o.reason and wl.is_failure(o.reason) else None)
 
+        update = _watcher(stage, rep, describe)
         outcomes = waiting.wait_workloads(kube, _targets(stage, lambda s: s.target), max(1.0, deadline - time.monotonic()), on_update=update)
         for s in stage:
             o = outcomes[s.ref]

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from tripgenctl.labels import selector_matches as labels_match
+
 from tripgenctl.errors import ToolError
 
 REPLICAS_ANNOTATION = "tripgenctl.io/replicas"
@@ -166,20 +168,8 @@ def owner_of(pod: dict, objs: list[tuple[str, dict]]) -> str | None:
 
 
 def selector_matches(selector: dict, labels: dict) -> bool:
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+    """An empty selector claims no pod here (it would claim them all)."""
+    return labels_match(selector, labels, empty_matches=False)
 
 
 def pod_is_ready(pod: dict) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from tripgenctl.labels import selector_matches
 from tripgenctl.sandbox.apierrors import ApiError
 
 Predicate = Callable[[dict], bool]
@@ -62,23 +63,7 @@ def parse_label_selector(selector: str | None) -> Callable[[dict[str, str]], boo
 
 def match_label_selector_obj(selector: dict | None, labels: dict[str, str] | None) -> bool:
     """A metav1.LabelSelector (matchLabels + matchExpressions); an empty selector matches all."""
-    labels = labels or {}
-    if not selector:
-        return True
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    return selector_matches(selector, labels, empty_matches=True)
 
 
 def _field(obj: dict, path: str) -> Any:
