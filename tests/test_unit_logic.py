@@ -204,3 +204,16 @@ def test_doctor_events_ignore_history_of_gone_pods_and_pods_ready_since():
     snap = Snapshot("ns", [pod], events, [], [], [], [], [], [], [], None, None)
     found = check_events(snap, None, Context(kube=None, now=now), set())
     assert [(f.title, f.object) for f in found] == [("1 Warning event(s) BackOff", "pod/web-1")]
+
+
+def test_bad_option_value_raised_in_a_command_body_is_a_usage_error_exit_2():
+    """BadParameter raised after parsing (cross-option checks) must stay a usage error, not
+    become handle_errors' 'unexpected …' exit 1."""
+    from typer.testing import CliRunner
+
+    from tripgenctl.cli.app import app
+
+    for args, option in ((["down", "--log-format", "xml"], "--log-format"), (["up", "--cluster", "--dry-run"], "--cluster")):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and option in result.output, (args, result.output)
+        assert "unexpected" not in result.output and "Traceback" not in result.output

@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start the cluster, then fetch fresh credentials (the API server address may change)
         and wait until the API server answers."""
-        from tripgenctl.ops.cluster import cluster_start
+        from tripgenctl.ops.cluster import cluster_start, first_kubeconfig
         from tripgenctl.render import render
 
         opts = options(ctx)
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         view = _ProgressView("starting", target.cluster_name)
         try:
             result = cluster_start(target, wait=not no_wait, on_progress=view, timeout=timeout,
-                                   kubeconfig_file=file or _first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout)
+                                   kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout)
         finally:
             view.close()
         render(result, opts.output)
@@ -142,21 +142,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fetch the cluster's user kubeconfig and merge it like `az aks get-credentials`:
         this cluster's entries are replaced, every other context is kept."""
-        from tripgenctl.ops.cluster import cluster_credentials
+        from tripgenctl.ops.cluster import cluster_credentials, first_kubeconfig
         from tripgenctl.render import render
 
         opts = options(ctx)
-        result = cluster_credentials(_target(subscription, resource_group, cluster_name), file or _first_kubeconfig(opts.kubeconfig))
+        result = cluster_credentials(_target(subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))
         render(result, opts.output)
 
     app.add_typer(cluster_app, name="cluster")
-
-
-def _first_kubeconfig(value: str | None) -> str | None:
-    import os
-
-    if not value:
-        return None
-    first = [p for p in value.split(os.pathsep) if p]
-    return first[0] if first else None
-

@@ -79,8 +79,8 @@ def handle_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
+        except (typer.Exit, typer.TyperException):
+            raise  # usage errors (BadParameter raised in a body): Typer prints them, exit 2
         except ToolError as exc:
             fail(exc.message, exc.exit_code)
         except KeyboardInterrupt:

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Bring the environment up now and record "awake until" on the namespace: the scheduled
         `down` skips (and logs why) until then. `tripgenctl status` shows it."""
-        from tripgenctl.cli.updown import _run
+        from tripgenctl.cli.updown import execute
         from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import schedule
@@ -41,4 +41,4 @@ def register(app: typer.Typer) -> None:
         # recorded BEFORE the bring-up: a nightly job starting meanwhile already sees it
         result = schedule.record_wake(opts.kube(), cfg, when)
         typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})", err=True)
-        _run(ctx, "up", True, False, [], False, not no_wait, timeout, False, False, log_format)
+        execute(ctx, "up", yes=True, wait=not no_wait, timeout=timeout, log_format=log_format)

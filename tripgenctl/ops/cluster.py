@@ -232,6 +232,15 @@ def wait_for_api(kubeconfig_file: str, context: str, timeout: float) -> str:
 
 # -- credentials ---------------------------------------------------------------------------
 
+def first_kubeconfig(value: str | None) -> str | None:
+    """--kubeconfig may list several files (a:b, like KUBECONFIG), but fresh credentials are
+    merged into one file: the first, so a cluster's entries do not end up split across files."""
+    if not value:
+        return None
+    first = [p for p in value.split(os.pathsep) if p]
+    return first[0] if first else None
+
+
 def default_kubeconfig_path(explicit: str | None = None) -> Path:
     """--file, else the first file of --kubeconfig / KUBECONFIG, else ~/.kube/config."""
     if explicit:

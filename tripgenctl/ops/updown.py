@@ -1,0 +1,251 @@
+"""A whole `down` / `up` run: scheduled-skip decisions, the optional AKS start/stop around the
+namespace, plan → confirm → lock → scaling.run_down/run_up, the run-log lines and the webhook.
+The scaling rules themselves live in ops/scaling.py; this module only decides the order, so
+that the commands (down, up, wake) and any later caller share one sequence.
+
+The caller supplies what only a front end can do (connect with its options, ask a person, draw
+the plan and the result on stdout) as callbacks: the order of what a person sees — the plan,
+then the question, then the progress display, then the result, then the webhook note — is part
+of the behaviour, and it lives here."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from tripgenctl import notify
+from tripgenctl.config import load
+from tripgenctl.errors import ToolError
+from tripgenctl.ops import cluster as aks
+from tripgenctl.ops import lock, progress, runlog, scaling, schedule, workloads
+
+if TYPE_CHECKING:
+    from tripgenctl.kube.client import Kube
+
+
+@dataclass
+class Request:
+    action: str  # down | up
+    namespace: str
+    context: str | None = None  # None: the kubeconfig's current context
+    kubeconfig: str | None = None  # as given (may list several files); `up --cluster` merges credentials into the first
+    yes: bool = False
+    dry_run: bool = False
+    exclude: tuple[str, ...] = ()
+    include_data: bool = False  # down only
+    wait: bool = True
+    timeout: float = 300
+    wait_lock: bool = False
+    scheduled: bool = False
+    log_format: str = "text"  # text | json
+    notify_url: str | None = None  # an explicit --notify
+    cluster: bool = False
+
+
+@dataclass
+class Outcome:
+    result: scaling.RunResult | None = None  # None: a dry run, or a scheduled run that skipped
+    cluster_result: aks.ClusterActionResult | None = None
+    skipped: str | None = None  # why a scheduled run did nothing
+    summary: runlog.RunSummary | None = None  # what was logged and notified; None for a dry run
+    error: ToolError | None = None  # the run failed with it, and it is already logged and notified
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and (self.result is None or self.result.ok)
+
+
+def notify_url(explicit: str | None, scheduled: bool) -> str | None:
+    """An explicit --notify always counts; $TRIPGENCTL_NOTIFY_URL and the config's
+    schedule.notify_url are for unattended (--scheduled) runs, so a person's failed `down` at a
+    terminal does not page the team."""
+    if explicit:
+        return explicit
+    if not scheduled:
+        return None
+    return notify.resolve_url(None, load().schedule.notify_url)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """A cron job killed with SIGTERM still runs the finally blocks (the lock is released)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (CliRunner in a thread): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _data_names() -> tuple[str, str]:
+    w = load().workloads
+    return (w.postgres, w.redis)
+
+
+def run(
+    req: Request,
+    *,
+    connect: Callable[[str | None], "Kube"],
+    confirm: Callable[[str], None],
+    show_plan: Callable[[scaling.PlanView], None],
+    show_result: Callable[[scaling.RunResult], None],
+    say: Callable[[str, bool], None],
+) -> Outcome:
+    """connect(context) opens the namespace (the context may be a fresh one from `up --cluster`);
+    confirm(question) raises when the answer is no; say(text, err) prints a text-mode line.
+
+    A run that skips or fails is logged as such (JSON with log_format json) and reported to the
+    webhook before this returns, so the caller only maps the outcome to an exit code. A
+    ToolError of the run comes back as Outcome.error rather than raised: the caller must be able
+    to tell it from one raised before the run began (the configuration, say), which nobody has
+    logged yet. An interruption (Ctrl-C, SIGTERM) is logged and re-raised."""
+    url = notify_url(req.notify_url, req.scheduled)
+    started = time.monotonic()
+    where = {"namespace": req.namespace, "context": req.context or ""}
+
+    def summary(result: str, reason: str | None, records: list[dict] | None = None) -> runlog.RunSummary:
+        return runlog.RunSummary(req.action, where["namespace"], where["context"], result, reason, round(time.monotonic() - started, 2),
+                                 req.scheduled, workloads=records or [])
+
+    try:
+        result, cluster_result = _act(req, where, connect, confirm, show_plan)
+    except ToolError as exc:
+        done = summary("failed", exc.message)
+        _finish(req, done, url, say)
+        return Outcome(summary=done, error=exc)
+    except KeyboardInterrupt:
+        _finish(req, summary("failed", "interrupted (Ctrl-C or SIGTERM)"), url, say)
+        raise
+    if isinstance(result, str):  # skipped, with the reason
+        done = summary("skipped", result)
+        _finish(req, done, url, say)
+        return Outcome(skipped=result, summary=done)
+    if result is None:  # dry run: the plan was shown
+        return Outcome()
+    records = runlog.workload_records(req.action, result)
+    if cluster_result is not None:
+        records.append(runlog.cluster_record(req.action, cluster_result))
+        result.message = f"{result.message}; {cluster_result.message}" if result.workloads else cluster_result.message
+    if req.log_format == "json":
+        for rec in records:
+            runlog.emit(req.action, f"{rec['workload']}: {rec['from']} → {rec['to']} {rec['result']}",
+                        level="info" if rec["result"] != "failed" else "error", **rec)
+    show_result(result)
+    done = summary("ok" if result.ok else "failed", None if result.ok else result.message, records)
+    _finish(req, done, url, say)
+    return Outcome(result, cluster_result, None, done)
+
+
+def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Callable[[str, bool], None]) -> None:
+    """Log the run's end for cron, then tell the webhook (failed / skipped only): a successful
+    run at 7:00 every morning is noise in a team channel."""
+    action = req.action
+    if req.log_format == "json":
+        level = "error" if summary.result == "failed" else "info"
+        runlog.emit(action, summary.text(), level=level, action=action, namespace=summary.namespace, result=summary.result,
+                    reason=summary.reason, duration=summary.duration, scheduled=summary.scheduled)
+    elif summary.result == "skipped":
+        say(f"scheduled {action} skipped: {summary.reason}", False)
+    if url and summary.result in ("failed", "skipped"):
+        sent = notify.post(url, summary.payload())
+        note = f"webhook notified ({sent.detail})" if sent else f"webhook notification failed: {sent.detail}"
+        if req.log_format == "json":
+            runlog.emit(action, note, level="info" if sent else "warning", action=action, notify=sent.detail)
+        else:
+            say(note, True)
+
+
+def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
+         show_plan: Callable[[scaling.PlanView], None]) -> tuple[scaling.RunResult | str | None, aks.ClusterActionResult | None]:
+    """-> (scaling.RunResult | skip reason (str) | None for a dry run, cluster result or None).
+    With cluster: `up` starts the AKS cluster (fresh credentials) before the namespace comes
+    up; `down` stops it after the namespace went down cleanly (the counts are remembered first,
+    so the morning restores them)."""
+    action = req.action
+    if req.scheduled and action == "up":  # a holiday needs no cluster: decide before starting one
+        reason = schedule.scheduled_up_skip_reason(load())
+        if reason:
+            return reason, None
+    cluster_result = None
+    context = req.context
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_sigterm_as_exit())
+        reporters: list = []
+
+        def reporter():
+            """Created when there is progress to show (not before the question is asked)."""
+            if not reporters:
+                reporters.append(stack.enter_context(progress.reporter(action, log_format=req.log_format)))
+            return reporters[-1]
+
+        if req.cluster:
+            target = aks.resolve_target()
+            progress_item = lambda p: reporter().item(target.cluster_name, f"{p.status} ({p.elapsed:.0f} s)")  # noqa: E731
+            if action == "up":
+                rep = reporter()
+                rep.phase(f"starting cluster {target.cluster_name}")
+                cluster_result = aks.cluster_start(target, wait=True, on_progress=progress_item, timeout=max(req.timeout, 1800),
+                                                   kubeconfig_file=aks.first_kubeconfig(req.kubeconfig))
+                rep.item(target.cluster_name, cluster_result.message, True)
+                context = context or cluster_result.context
+            else:
+                state = aks.cluster_status(target)
+                if state.power_state == "Stopped":
+                    reporter().item(target.cluster_name, "already stopped", True)
+                    done = aks.ClusterActionResult("stop", state.cluster, "already stopped", state.power_state, state.provisioning_state, 0.0,
+                                                   f"{state.cluster} is already stopped; nothing to do")
+                    return scaling.RunResult("down", where["namespace"], False, True, done.message, 0.0), done
+
+        kube = connect(context)
+        where.update(namespace=kube.namespace, context=kube.context_name)
+        data_names = _data_names()
+        excl = tuple(req.exclude or ())
+        if req.scheduled and action == "down":
+            reason = schedule.scheduled_down_skip_reason(kube)
+            if reason:
+                return reason, None
+
+        def make_plan():
+            status = workloads.read(kube, data_names)
+            if action == "down":
+                return scaling.plan_down(status, data_names, include_data=req.include_data, exclude=excl)
+            return scaling.plan_up(status, data_names, exclude=excl)
+
+        plan = make_plan()
+        if req.dry_run:
+            show_plan(plan.view())
+            return None, None
+        if not req.yes:
+            if reporters:  # the question needs the terminal to itself
+                reporters.pop().close()
+            show_plan(plan.view())
+            n = len(plan.changes)
+            confirm(f"{action} {n} workload(s) in {kube.context_name}/{kube.namespace}"
+                    + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
+        rep = reporter()
+
+        on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
+        with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait):
+            plan = make_plan()  # the state may have changed while we asked or waited
+            who = lock.user_host() + (" (scheduled)" if req.scheduled else "")
+            if action == "down":
+                result = scaling.run_down(kube, plan, who, wait=req.wait, timeout=req.timeout, reporter=rep)
+            else:
+                result = scaling.run_up(kube, plan, data_names, wait=req.wait, timeout=req.timeout, reporter=rep)
+        if req.cluster and action == "down" and result.ok:
+            rep.phase(f"stopping cluster {target.cluster_name}")
+            cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800))
+            rep.item(target.cluster_name, cluster_result.message, True)
+        elif req.cluster and action == "down":
+            rep.log(f"cluster {target.cluster_name} left running: the namespace did not go down cleanly", "error")
+    return result, cluster_result
