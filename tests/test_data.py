@@ -6,43 +6,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tripgenctl import manifests
+from tests.helpers import cli, postgres_only, psql
 from tripgenctl.ops import waiting
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
-SB = "Endpoint=sb://sb-tripgen-dev.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=c2FuZGJveC10ZXN0LWtleQ=="
-OPENAI = "sk-test-openai-key-never-printed-0123"
 JOBS = ["database-schema-init", "sample-data-load", "data-validation"]
-
-
-def cli(sandbox, *args, env=None, timeout=300, input=None):
-    return subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True,
-                          env=sandbox.env(**(env or {})), timeout=timeout, input=input)
-
-
-def postgres_only(sandbox, namespace: str) -> None:
-    """Secrets and the PostgreSQL Service + StatefulSet of manifests/ (the apps are not needed
-    for data init), then wait for postgresql-0 Ready."""
-    proc = cli(sandbox, "secrets", "init", "-n", namespace, env={"OPENAI_API_KEY": OPENAI, "SERVICEBUS_CONNECTION_STRING": SB})
-    assert proc.returncode == 0, proc.stderr
-    kube = sandbox.kube(namespace)
-    for obj in manifests.render(namespace):
-        if obj["metadata"]["name"] == "postgresql" and obj["kind"] in ("Service", "StatefulSet"):
-            kube.apply_object(obj)
-    assert waiting.wait_pod_condition(kube, "postgresql-0", "Ready", timeout=120) is not None
-
-
-def psql(sandbox, namespace: str, sql: str) -> str:
-    proc = sandbox.kubectl("exec", "postgresql-0", "-n", namespace, "--", "psql", "-U", "postgres", "-d", "tripgen", "-At", "-c", sql)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.decode().strip()
 
 
 def secret_values(sandbox, namespace: str) -> list[str]:

@@ -6,6 +6,7 @@ the archive's version."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -34,14 +35,14 @@ def detect_format(path: Path) -> str:
 
 def pg_restore_candidates() -> list[str]:
     out = []
-    try:
-        import pgserver  # noqa: F401 - only to find its binaries
-
-        binary = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_restore"
+    # Located, not imported: importing pgserver creates its runtime dir at once and warns on
+    # stderr when XDG_RUNTIME_DIR is unset, which would break our one-line error output.
+    spec = importlib.util.find_spec("pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(location) / "pginstall" / "bin" / "pg_restore"
         if binary.exists():
             out.append(str(binary))
-    except ImportError:
-        pass
+            break
     found = shutil.which("pg_restore")
     if found:
         out.append(found)

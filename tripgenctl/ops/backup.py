@@ -73,7 +73,7 @@ class BackupEntry:
     namespace: str
     context: str
     kind: str
-    verified: str  # verified | unverified | no metadata | checksum mismatch
+    verified: str  # verified | size mismatch | checksum mismatch (--check) | no metadata | metadata unreadable
 
 
 @dataclass
@@ -205,7 +205,7 @@ def backup(
         if result.exit_code is None:
             raise ToolError(f"backup failed: the exec stream ended after {written} bytes without an exit status (connection dropped)")
         if result.exit_code != 0:
-            raise ToolError(f"backup failed: pg_dump exited {remote.get('RC', result.exit_code)}: {postgres.last_line(result.stderr_text())}")
+            raise ToolError(f"backup failed: pg_dump exited {remote.get('RC', result.exit_code)}: {postgres.error_summary(result.stderr_text())}")
         local_sum = hasher.hexdigest()
         if remote.get("SHA256") != local_sum:
             raise ToolError(f"backup failed: checksum mismatch (pod {remote.get('SHA256', 'none')[:12]}…, local {local_sum[:12]}…): the stream was corrupted or truncated")
@@ -272,8 +272,12 @@ def _backup_files(backup_dir: Path) -> list[Path]:
 def list_backups(backup_dir: Path, check: bool = False) -> list[BackupEntry]:
     entries = []
     for p in _backup_files(backup_dir):
-        meta = read_metadata(p)
         st = p.stat()
+        try:
+            meta = read_metadata(p)
+        except ToolError:
+            entries.append(BackupEntry(p.name, iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)), st.st_size, "-", "-", "-", "-", "metadata unreadable"))
+            continue
         if meta is None:
             entries.append(BackupEntry(p.name, iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)), st.st_size, "-", "-", "-", "-", "no metadata"))
             continue
@@ -285,12 +289,26 @@ def list_backups(backup_dir: Path, check: bool = False) -> list[BackupEntry]:
     return entries
 
 
+def _newest_intact(backup_dir: Path, entries: list[BackupEntry]) -> set[str]:
+    """The newest verified backup whose bytes still match its recorded sha256 (a file changed
+    in place keeps its size and would otherwise pass for verified). When none matches, the
+    newest one recorded as verified is kept all the same: prune never makes things worse."""
+    verified = [e for e in entries if e.verified == "verified"]
+    for e in reversed(verified):
+        meta = read_metadata(backup_dir / e.file)
+        if meta is not None and archive.sha256_file(backup_dir / e.file) == meta.sha256:
+            return {e.file}
+    return {verified[-1].file} if verified else set()
+
+
 def prune(backup_dir: Path, keep_days: int | None = 7, keep_last: int | None = None, dry_run: bool = False, now: datetime | None = None) -> PruneResult:
     """Delete old backups, never the newest verified one."""
+    for option, value in (("--keep-days", keep_days), ("--keep-last", keep_last)):
+        if value is not None and value < 0:
+            raise UsageError(f"{option} must be 0 or more, not {value}")
     entries = list_backups(backup_dir)
     now = now or now_utc()
-    verified = [e for e in entries if e.verified == "verified"]
-    protect = {verified[-1].file} if verified else set()
+    protect = _newest_intact(backup_dir, entries)
     if keep_last:
         protect |= {e.file for e in entries[-keep_last:]}
     deleted, kept = [], []
@@ -344,6 +362,14 @@ def restore_target_mismatch(meta: BackupInfo | None, kube, database: str) -> str
     return "; ".join(diffs) or None
 
 
+def _drop_database(kube, name: str) -> bool:
+    try:
+        postgres.psql(kube, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', "postgres")
+        return True
+    except Exception:  # noqa: BLE001 - reported by the caller as "left behind"
+        return False
+
+
 def restore(
     kube,
     path: Path,
@@ -367,13 +393,15 @@ def restore(
     mismatch = restore_target_mismatch(meta, kube, database) if not into else None
     if mismatch and meta is not None and not allow_other_target:
         raise UsageError(f"refusing to restore {path.name} into a different target ({mismatch}); pass --yes if that is intended")
+    if into and into in postgres.databases(kube):
+        raise UsageError(f"database {into} already exists; --into wants a new database name")
     if confirm:
         confirm(f"Restore {path.name} into database {database} in {kube.context_name}/{kube.namespace}" + (f" ({mismatch})" if mismatch else "") + "?")
     safety = None
+    created = False
     if into:
-        if into in postgres.databases(kube):
-            raise UsageError(f"database {into} already exists; --into wants a new database name")
         postgres.psql(kube, f'CREATE DATABASE "{into}"', "postgres")
+        created = True
     elif safety_backup:
         safety = backup(kube, backup_dir, name=now_utc().strftime("pre-restore-%Y%m%d-%H%M%S"), kind="safety", unique=True).file
     if fmt == "custom":
@@ -383,13 +411,33 @@ def restore(
         # Not `psql -1`: at end of input it COMMITs whatever arrived, and a client that dies
         # mid-stream ends the pod's stdin just like a finished file. COMMIT travels only after
         # the file's last byte, so a cut stream ends inside the transaction and rolls back.
-        script = postgres.ENV_PRELUDE + 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$U" -d "$1" -o /dev/null'
+        script = postgres.ENV_PRELUDE + 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$U" -d "$1" -o /dev/null -f -'  # -f -: errors name their input line
         stdin = _file_chunks(path, progress, prefix=PLAIN_BEGIN + (b"" if into else PLAIN_PREAMBLE), suffix=PLAIN_COMMIT)
-    session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", script, "sh", database], stdin=True)
-    result = session.pump(stdin=stdin)
-    if result.exit_code != 0:
-        why = postgres.last_line(result.stderr_text()) or result.failure_message or "stream dropped"
-        raise ToolError(f"restore failed and was rolled back (nothing changed{'; safety backup ' + safety if safety else ''}): {why}")
+    sent_all: list[bool] = []
+
+    def tracked() -> Iterator[bytes]:
+        yield from stdin
+        sent_all.append(True)
+
+    try:
+        session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", script, "sh", database], stdin=True)
+        result = session.pump(stdin=tracked())
+        if result.exit_code is None and sent_all and not into:
+            # COMMIT (or the archive's end) had gone out: whether it landed is unknown
+            raise ToolError(f"restore outcome unknown: the exec stream dropped after the whole file was sent, before the exit status arrived; "
+                            f"check the database{' (safety backup ' + safety + ')' if safety else ''}")
+        if result.exit_code != 0:
+            offset = 0 if fmt == "custom" else (PLAIN_BEGIN + (b"" if into else PLAIN_PREAMBLE)).count(b"\n")
+            why = postgres.error_summary(result.stderr_text(), path.name, offset) or result.failure_message or "stream dropped"
+            if into:
+                created = not _drop_database(kube, into)
+                left = f"database {into} is left behind: drop it by hand" if created else "the new database was removed again"
+                raise ToolError(f"restore into {into} failed ({left}): {why}")
+            raise ToolError(f"restore failed and was rolled back (nothing changed{'; safety backup ' + safety if safety else ''}): {why}")
+    except BaseException:
+        if created:  # Ctrl-C or a dropped connection: never leave a half-made database behind
+            _drop_database(kube, into)
+        raise
     counts = postgres.table_counts(kube, database)
     mismatches: dict[str, str] = {}
     if meta is not None:

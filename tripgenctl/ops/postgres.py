@@ -102,3 +102,24 @@ def databases(kube, pod: str | None = None) -> list[str]:
 def last_line(text: str) -> str:
     lines = [l for l in text.strip().splitlines() if l.strip() and not l.startswith("TRIPGENCTL-")]
     return lines[-1].strip() if lines else ""
+
+
+def error_summary(text: str, file: str | None = None, line_offset: int = 0) -> str:
+    """psql's or pg_restore's stderr on one line: the server's ERROR with its DETAIL and the
+    command pg_restore was running, and for psql the line of `file` where it failed (its input
+    line minus the `line_offset` lines sent before the file). Else the last line."""
+    import re
+
+    lines = [" ".join(l.split()) for l in text.splitlines() if l.strip() and not l.startswith("TRIPGENCTL-")]
+    for i, line in enumerate(lines):
+        if "ERROR:" not in line:
+            continue
+        head, _, message = line.partition("ERROR:")
+        out = f"ERROR: {message.strip()}"
+        extras = [n for n in lines[i + 1:i + 4] if n.startswith("DETAIL:")]
+        extras += [n[:200] for n in lines[i + 1:i + 6] if n.startswith("Command was:")]
+        at = re.match(r"psql:[^:]*:(\d+):", head)
+        if at and file and int(at.group(1)) > line_offset:
+            extras.append(f"at line {int(at.group(1)) - line_offset} of {file}")
+        return out + (f" ({'; '.join(extras)})" if extras else "")
+    return last_line(text)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -66,7 +68,13 @@ def close_stdin(proc: asyncio.subprocess.Process) -> None:
 
 
 def kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill a command that is still running, and everything it started: exec'd commands run in
+    their own session, and a shell's children (`pg_dump | tee`) would otherwise outlive it,
+    blocked forever on a pipe nobody reads and holding their database locks. (Only while the
+    leader is unreaped, so the group id cannot belong to anyone else.)"""
     if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
 
