@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-SB = "Endpoint=sb://sb-tripgen-dev.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=c2FuZGJveC10ZXN0LWtleQ=="
-OPENAI = "sk-test-openai-key-never-printed-0123"
-
-
-def cli(sandbox, *args, env=None, timeout=300):
-    proc = subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True,
-                          env=sandbox.env(**(env or {})), timeout=timeout)
-    return proc
-
-
-def init_secrets(sandbox, namespace):
-    proc = cli(sandbox, "secrets", "init", "-n", namespace, env={"OPENAI_API_KEY": OPENAI, "SERVICEBUS_CONNECTION_STRING": SB})
-    assert proc.returncode == 0, proc.stderr
+from tests.helpers import OPENAI, SB, cli
+from tests.helpers import secrets_init as init_secrets
 
 
 def test_deploy_is_idempotent_and_diff_names_drift(sandbox, namespace):

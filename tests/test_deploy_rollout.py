@@ -9,16 +9,9 @@ import json
 import subprocess
 import sys
 
-SB = "Endpoint=sb://sb-tripgen-dev.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=c2FuZGJveC10ZXN0LWtleQ=="
+from tests.helpers import cli
+from tests.helpers import secrets_init as init_secrets
 
-
-def cli(sandbox, *args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True, env=sandbox.env(**(env or {})), timeout=timeout)
-
-
-def init_secrets(sandbox, namespace):
-    proc = cli(sandbox, "secrets", "init", "-n", namespace, env={"OPENAI_API_KEY": "sk-test-rollout", "SERVICEBUS_CONNECTION_STRING": SB})
-    assert proc.returncode == 0, proc.stderr
 
 WORKLOADS = [("deployment", "user-service"), ("deployment", "trip-service"), ("deployment", "ai-service"),
              ("deployment", "location-service"), ("statefulset", "postgresql"), ("statefulset", "redis")]
