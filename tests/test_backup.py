@@ -514,3 +514,30 @@ def test_prune_keeps_the_newest_backup_that_really_is_intact(tmp_path):
     r = offline("prune", "--backup-dir", str(tmp_path), "--keep-days", "0", "--yes", "-o", "json")
     assert r.returncode == 0, r.stderr
     assert good.exists() and "good.sql" in json.loads(r.stdout)["kept"], r.stdout
+
+
+def test_counts_describe_the_dump_while_the_apps_keep_writing(sandbox, namespace, tmp_path):
+    """The metadata's row counts are taken in pg_dump's own snapshot: with a writer committing a
+    row every few milliseconds through the whole backup, a restore of it matches them exactly."""
+    secrets_init(sandbox, namespace)
+    deploy_stateful(sandbox, namespace, "postgresql")
+    psql(sandbox, namespace, "CREATE TABLE live (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
+    writer = subprocess.Popen(
+        [sandbox.kubectl_path(), "exec", "postgresql-0", "-n", namespace, "--", "psql", "-X", "-q", "-U", "postgres", "-d", "tripgen", "-c",
+         "DO $$ BEGIN FOR i IN 1..6000 LOOP INSERT INTO live DEFAULT VALUES; COMMIT; PERFORM pg_sleep(0.002); END LOOP; END $$"],
+        env=sandbox.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while int(psql(sandbox, namespace, "SELECT count(*) FROM live")) < 50:
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer did not start writing"
+        info, path = take_backup(sandbox, namespace, tmp_path)
+        assert writer.poll() is None, "the writer finished before the backup did: the test proves nothing"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert info["table_counts"]["public.live"] >= 50
+    copy = f"check_{uuid.uuid4().hex[:6]}"
+    r = db(sandbox, namespace, "restore", str(path), "--backup-dir", str(tmp_path), "--into", copy, "--yes", "-o", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["counts_match"] is True
+    assert int(psql(sandbox, namespace, "SELECT count(*) FROM live", copy)) == info["table_counts"]["public.live"]

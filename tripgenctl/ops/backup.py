@@ -24,15 +24,34 @@ from tripgenctl.ops import archive, postgres
 
 Progress = Callable[[int], None]  # bytes done so far
 
+# One psql session exports a snapshot and holds it open; the row counts and pg_dump both read
+# that snapshot, so the metadata's counts describe exactly the rows in the dump even while the
+# apps keep writing (a restore compares against them).
 BACKUP_SCRIPT = postgres.ENV_PRELUDE + r"""
-DB="$1"; FMT="$2"
+DB="$1"; FMT="$2"; COUNTS="$3"
 tmp=$(mktemp -d) || exit 90
 trap 'rm -rf "$tmp"' EXIT
-mkfifo "$tmp/f" || exit 91
+mkfifo "$tmp/f" "$tmp/ctl" || exit 91
+psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$U" -d "$DB" < "$tmp/ctl" > "$tmp/snap" 2> "$tmp/snaperr" &
+sp=$!
+exec 3> "$tmp/ctl"
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&3
+i=0
+while [ ! -s "$tmp/snap" ] && kill -0 "$sp" 2>/dev/null && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+snap=$(head -n 1 "$tmp/snap")
+if [ -z "$snap" ]; then cat "$tmp/snaperr" >&2; echo "could not export a snapshot" >&2; echo "TRIPGENCTL-RC 92" >&2; exit 92; fi
+if ! psql -X -q -A -t -F "$(printf '\t')" -v ON_ERROR_STOP=1 -U "$U" -d "$DB" \
+     -c "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '$snap'; $COUNTS; COMMIT" > "$tmp/counts"; then
+  echo "TRIPGENCTL-RC 93" >&2; exit 93
+fi
+while IFS= read -r line; do echo "TRIPGENCTL-COUNT $line" >&2; done < "$tmp/counts"
 sha256sum < "$tmp/f" > "$tmp/sum" &
 hp=$!
-{ pg_dump --no-password -U "$U" "$FMT" "$DB"; echo $? > "$tmp/rc"; } | tee "$tmp/f"
+{ pg_dump --no-password --snapshot="$snap" -U "$U" "$FMT" "$DB"; echo $? > "$tmp/rc"; } | tee "$tmp/f"
 wait $hp
+echo "COMMIT;" >&3
+exec 3>&-
+wait "$sp"
 rc=$(cat "$tmp/rc" 2>/dev/null || echo 99)
 echo "TRIPGENCTL-SHA256 $(cut -d' ' -f1 < "$tmp/sum")" >&2
 echo "TRIPGENCTL-RC $rc" >&2
@@ -169,7 +188,6 @@ def backup(
     partial = final.with_name(final.name + ".partial")
     meta_file = metadata_path(final)
     server_version = postgres.server_version(kube, creds.database)
-    counts = postgres.table_counts(kube, creds.database)
     dump_version = execstream.run(kube, postgres.pod_name(), ["pg_dump", "--version"]).stdout.decode().strip()
     hasher = hashlib.sha256()
     written = 0
@@ -180,7 +198,7 @@ def backup(
         except OSError as exc:
             raise ToolError(f"cannot create {partial}: {exc.strerror or exc}") from None
         try:
-            session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", BACKUP_SCRIPT, "sh", creds.database, "-Fc" if fmt == "custom" else "-Fp"])
+            session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", BACKUP_SCRIPT, "sh", creds.database, "-Fc" if fmt == "custom" else "-Fp", postgres.COUNTS_SQL])
 
             def sink(chunk: bytes) -> None:
                 nonlocal written
@@ -202,6 +220,7 @@ def backup(
             except OSError:
                 pass  # the write error above already says what happened
         remote = _markers(result.stderr_text())
+        counts = _counts(result.stderr_text())
         if result.exit_code is None:
             raise ToolError(f"backup failed: the exec stream ended after {written} bytes without an exit status (connection dropped)")
         if result.exit_code != 0:
@@ -235,6 +254,17 @@ def backup(
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
     return info
+
+
+def _counts(stderr: str) -> dict[str, int]:
+    """The script's `TRIPGENCTL-COUNT <table>\t<rows>` lines (counted in the dump's snapshot)."""
+    out = {}
+    for line in stderr.splitlines():
+        if line.startswith("TRIPGENCTL-COUNT "):
+            table, _, rows = line[len("TRIPGENCTL-COUNT "):].rpartition("\t")
+            if table and rows.strip().isdigit():
+                out[table] = int(rows)
+    return out
 
 
 def _markers(stderr: str) -> dict[str, str]:
