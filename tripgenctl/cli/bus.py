@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import handle_errors, options, report
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +21,9 @@ def register(app: typer.Typer) -> None:
     def check(ctx: typer.Context) -> None:
         """Check the servicebus-connection Secret against the Service Bus namespace and queues."""
         from tripgenctl.ops.bus import check_from_secret
-        from tripgenctl.render import render
 
         opts = options(ctx)
         result = check_from_secret(opts.kube(), opts.namespace)
-        render(result, opts.output)
-        if not result.ok:
-            raise typer.Exit(1)
+        report(result, opts.output)
 
     app.add_typer(bus_app, name="bus")

@@ -70,6 +70,16 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     raise typer.Exit(code)
 
 
+def report(result, output: str, ok: bool | None = None) -> None:
+    """Render a result, then exit 1 when it says a problem was found (kubectl diff's habit): the
+    exit code scripts and cron act on comes from the same object people read."""
+    from tripgenctl.render import render
+
+    render(result, output)
+    if not (result.ok if ok is None else ok):
+        raise typer.Exit(1)
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Every command body runs inside this: ToolErrors become one line on stderr and their exit
     code; Ctrl-C becomes exit 130; anything unexpected is still one line (with --verbose, the

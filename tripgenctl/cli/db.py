@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
+from tripgenctl.cli.common import confirm, handle_errors, options, report
 
 DIR_HELP = "Where backups live (default from config: backups/)."
 
@@ -48,12 +48,9 @@ def register(app: typer.Typer) -> None:
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
         from tripgenctl.ops import backup
-        from tripgenctl.render import render
 
         result = backup.verify(file)
-        render(result, options(ctx).output)
-        if not result.ok:
-            raise typer.Exit(1)
+        report(result, options(ctx).output)
 
     @db.command("list")
     @handle_errors

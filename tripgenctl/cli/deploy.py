@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import handle_errors, options, report
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -63,7 +63,6 @@ def register(app: typer.Typer) -> None:
         """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout."""
         from tripgenctl.config import load
         from tripgenctl.ops import deploy, guard
-        from tripgenctl.render import render
 
         cfg = load()
         opts = options(ctx)
@@ -71,9 +70,7 @@ def register(app: typer.Typer) -> None:
         guard.require_expected(kube, cfg, "deploy", yes=yes)
         with rollout_display() as show:
             result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=dry_run, wait=wait, timeout=timeout, on_update=show)
-        render(result, opts.output)
-        if not result.ok:
-            raise typer.Exit(1)
+        report(result, opts.output)
 
     @app.command("diff")
     @handle_errors

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import handle_errors, options, report
 
 STATE_HELP = "Where the sandbox keeps its state (objects, PVC data, certificates, kubeconfig)."
 
@@ -68,13 +68,10 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def status(ctx: typer.Context, state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP)) -> None:
         """Show whether the sandbox (and its Azure fakes) runs, where, and what it holds."""
-        from tripgenctl.render import render
         from tripgenctl.sandbox import control
 
         st = control.status(_state(state_dir))
-        render(st, options(ctx).output)
-        if not st.running:
-            raise typer.Exit(1)
+        report(st, options(ctx).output, ok=st.running)
 
     @sandbox.command("reset")
     @handle_errors

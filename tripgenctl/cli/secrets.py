@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import handle_errors, options, report
 
 
 def register(app: typer.Typer) -> None:
@@ -38,10 +38,7 @@ def register(app: typer.Typer) -> None:
     def check_cmd(ctx: typer.Context) -> None:
         """Each Secret, its keys, and whether each is present and non-empty; exit 1 if not."""
         from tripgenctl.ops import secrets as ops
-        from tripgenctl.render import render
 
         opts = options(ctx)
         result = ops.check(opts.kube(), opts.namespace)
-        render(result, opts.output)
-        if not result.ok:
-            raise typer.Exit(1)
+        report(result, opts.output)
