@@ -219,8 +219,7 @@ def backup(
                 out.close()
             except OSError:
                 pass  # the write error above already says what happened
-        remote = _markers(result.stderr_text())
-        counts = _counts(result.stderr_text())
+        remote, counts = _remote_report(result.stderr_text())
         if result.exit_code is None:
             raise ToolError(f"backup failed: the exec stream ended after {written} bytes without an exit status (connection dropped)")
         if result.exit_code != 0:
@@ -256,24 +255,22 @@ def backup(
     return info
 
 
-def _counts(stderr: str) -> dict[str, int]:
-    """The script's `TRIPGENCTL-COUNT <table>\t<rows>` lines (counted in the dump's snapshot)."""
-    out = {}
+def _remote_report(stderr: str) -> tuple[dict[str, str], dict[str, int]]:
+    """The script's `TRIPGENCTL-<KEY> <value>` lines: the markers (RC, SHA256) and the
+    `COUNT <table>\t<rows>` lines (counted in the dump's snapshot)."""
+    markers: dict[str, str] = {}
+    counts: dict[str, int] = {}
     for line in stderr.splitlines():
-        if line.startswith("TRIPGENCTL-COUNT "):
-            table, _, rows = line[len("TRIPGENCTL-COUNT "):].rpartition("\t")
+        if not line.startswith("TRIPGENCTL-"):
+            continue
+        key, _, value = line[len("TRIPGENCTL-"):].partition(" ")
+        if key == "COUNT":
+            table, _, rows = value.rpartition("\t")
             if table and rows.strip().isdigit():
-                out[table] = int(rows)
-    return out
-
-
-def _markers(stderr: str) -> dict[str, str]:
-    out = {}
-    for line in stderr.splitlines():
-        if line.startswith("TRIPGENCTL-"):
-            key, _, value = line[len("TRIPGENCTL-"):].partition(" ")
-            out[key] = value.strip()
-    return out
+                counts[table] = int(rows)
+        else:
+            markers[key] = value.strip()
+    return markers, counts
 
 
 # ---- verify / list / prune ----------------------------------------------------------------
@@ -305,11 +302,11 @@ def list_backups(backup_dir: Path, check: bool = False) -> list[BackupEntry]:
         st = p.stat()
         try:
             meta = read_metadata(p)
+            missing = None if meta is not None else "no metadata"
         except ToolError:
-            entries.append(BackupEntry(p.name, iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)), st.st_size, "-", "-", "-", "-", "metadata unreadable"))
-            continue
-        if meta is None:
-            entries.append(BackupEntry(p.name, iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)), st.st_size, "-", "-", "-", "-", "no metadata"))
+            meta, missing = None, "metadata unreadable"
+        if meta is None:  # the file's own time stands in for the backup's
+            entries.append(BackupEntry(p.name, iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)), st.st_size, "-", "-", "-", "-", missing))
             continue
         state = "verified" if meta.verified and meta.size == st.st_size else "size mismatch"
         if check and state == "verified":

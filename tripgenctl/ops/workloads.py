@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tripgenctl.labels import selector_matches as labels_match
-
 from tripgenctl.errors import ToolError
+from tripgenctl.labels import selector_matches as labels_match
+from tripgenctl.timestamps import format_time, parse_time  # parse_time re-exported: ops.lock and tests use it
 
 REPLICAS_ANNOTATION = "tripgenctl.io/replicas"
 SCALED_DOWN_ANNOTATION = "tripgenctl.io/scaled-down"
@@ -324,7 +324,6 @@ def overall_state(workloads: list[WorkloadInfo]) -> tuple[str, str]:
 
 
 # ---- time -------------------------------------------------------------------------------------
-from tripgenctl.timestamps import parse_time  # noqa: E402  (re-exported: ops.lock and tests use it)
 
 
 def human_age(value: str | None, now: datetime) -> str:
@@ -346,4 +345,4 @@ def human_age(value: str | None, now: datetime) -> str:
 
 
 def rfc3339(dt: datetime | None = None) -> str:
-    return (dt or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(dt or datetime.now(timezone.utc))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 from tripgenctl import quantity
-from tripgenctl.timestamps import parse_time
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
+from tripgenctl.timestamps import minutes_since
 
 
 def check_nodes(snap: Snapshot, cfg, ctx) -> list[Finding]:
@@ -17,8 +16,7 @@ def check_nodes(snap: Snapshot, cfg, ctx) -> list[Finding]:
         ready = next((c for c in n.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
         if ready and ready.get("status") == "True":
             continue
-        since = parse_time((ready or {}).get("lastTransitionTime"))
-        minutes = (ctx.now - since).total_seconds() / 60 if since else float("inf")
+        minutes = minutes_since((ready or {}).get("lastTransitionTime"), ctx.now)
         severity = "critical" if minutes >= limit else "warning"
         name = n["metadata"]["name"]
         out.append(Finding(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 from tripgenctl import quantity
-from tripgenctl.timestamps import minutes_since
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
+from tripgenctl.timestamps import minutes_since
 
 
 def _statuses(pod: dict) -> list[dict]:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from aiohttp import web
 
 from tripgenctl.sandbox.apierrors import ApiError
+from tripgenctl.timestamps import parse_time
 
 
 def _parse_line(line: str) -> tuple[str, str]:
@@ -18,16 +19,6 @@ def _parse_line(line: str) -> tuple[str, str]:
     if len(parts) < 4:
         return "", line
     return parts[0], parts[3]
-
-
-def _ts(value: str) -> datetime | None:
-    try:
-        return datetime.strptime(value[:26].rstrip("Z") , "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    except ValueError:
-        try:
-            return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-        except ValueError:
-            return None
 
 
 async def serve_log(request: web.Request, cluster, namespace: str, name: str) -> web.StreamResponse:
@@ -51,7 +42,7 @@ async def serve_log(request: web.Request, cluster, namespace: str, name: str) ->
     if q.get("sinceSeconds"):
         since = datetime.now(timezone.utc) - timedelta(seconds=int(q["sinceSeconds"]))
     elif q.get("sinceTime"):
-        since = _ts(q["sinceTime"])
+        since = parse_time(q["sinceTime"])
     kubelet = cluster.kubelet
     path = kubelet.log_file(namespace, name, container, previous=previous) if kubelet else None
     if path is None or not path.exists():
@@ -69,7 +60,7 @@ async def serve_log(request: web.Request, cluster, namespace: str, name: str) ->
     def fmt(line: str) -> bytes | None:
         ts, text = _parse_line(line.rstrip("\n"))
         if since is not None:
-            t = _ts(ts)
+            t = parse_time(ts)
             if t is not None and t < since:
                 return None
         out = (f"{ts} {text}" if timestamps else text) + "\n"

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from tripgenctl.timestamps import parse_time
+
 Col = tuple[str, str, int, Callable[[dict], Any]]  # name, type, priority, getter
 
 
 def age(ts: str | None) -> str:
     if not ts:
         return "<unknown>"
-    try:
-        t = datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
+    t = parse_time(ts)
+    if t is None:
         return "<unknown>"
     s = int((datetime.now(timezone.utc) - t).total_seconds())
     if s < 0:
@@ -112,8 +113,9 @@ def _duration(o: dict) -> str:
         return ""
     if not end:
         return age(start)
-    t0 = datetime.strptime(start[:19], "%Y-%m-%dT%H:%M:%S")
-    t1 = datetime.strptime(end[:19], "%Y-%m-%dT%H:%M:%S")
+    t0, t1 = parse_time(start), parse_time(end)
+    if t0 is None or t1 is None:
+        return ""
     s = int((t1 - t0).total_seconds())
     return f"{s}s" if s < 120 else f"{s // 60}m"
 
