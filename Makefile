@@ -1,28 +1,41 @@
 # The README's two commands: `make demo` and `make test`. Everything they need is installed here.
+# Two distributions live in this repository: the product (./, the `tripgenctl` wheel) and the
+# sandbox (./sandbox, `tripgen-sandbox`), installed side by side in .venv, both editable.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sandbox/pyproject.toml | sha1sum | cut -c1-12)
+DEMO_STATE ?= .demo
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-unit venv wheels clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,sandbox]'
+$(STAMP): $(BIN)/python pyproject.toml sandbox/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sandbox
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 venv: $(STAMP)
 
+# A fresh sandbox of its own each time (DEMO_STATE is wiped first), so a second run, or a run
+# after someone played with the first one's data, walks the same runbook.
 demo: $(STAMP)
-	$(BIN)/python -m tripgenctl.demo
+	TRIPGEN_DEMO_STATE=$(DEMO_STATE) $(BIN)/python -m tripgen_sandbox.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m 'not e2e and not packaging' $(PYTEST_ARGS)
+
+wheels: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist . ./sandbox
+
 clean:
 	-$(BIN)/tripgenctl sandbox stop --state-dir .sandbox 2>/dev/null
-	rm -rf $(VENV) .sandbox
+	-$(BIN)/tripgenctl sandbox stop --state-dir $(DEMO_STATE) 2>/dev/null
+	rm -rf $(VENV) .sandbox $(DEMO_STATE) dist

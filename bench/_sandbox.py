@@ -11,7 +11,7 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def sandbox(keep: str | None = None) -> Iterator[Path]:
-    from tripgenctl.sandbox import control
+    from tripgen_sandbox import control
 
     state = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="tg-bench-"))
     st = control.start(state, {"backoff_base": 0.5, "backoff_cap": 4.0}, timeout=90)

@@ -9,13 +9,13 @@ values, RoleBinding subjects, cluster-scoped names that embed it)."""
 from __future__ import annotations
 
 import copy
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tripgenctl.errors import UsageError
+from tripgenctl.packaged import manifests_dir  # noqa: F401  (re-exported: callers ask manifests for its folder)
 
 SOURCE_NAMESPACE = "tripgen-dev"
 PROFILES_FILE = "profiles.yaml"
@@ -40,13 +40,6 @@ class Profile:
     add: list[dict] = field(default_factory=list)
 
 
-def manifests_dir() -> Path:
-    """$TRIPGENCTL_MANIFESTS, else the manifests/ beside the package (source checkout or the
-    container image, which copies the repository)."""
-    env = os.environ.get("TRIPGENCTL_MANIFESTS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "manifests"
 
 
 def _yaml_documents(path: Path) -> list[dict]:

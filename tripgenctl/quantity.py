@@ -33,3 +33,9 @@ def fmt_bytes(n: float) -> str:
 
 def fmt_cpu(millis: float) -> str:
     return f"{millis / 1000:g}" if millis >= 1000 and millis % 1000 == 0 else f"{int(round(millis))}m"
+
+
+def memory_limit(container: dict) -> int | None:
+    """A container's memory limit in bytes, None when it sets none (the OOM killer's line)."""
+    value = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    return int(parse(value)) if value else None

@@ -121,7 +121,6 @@ def root(
 # tripgenctl.cli). A module missing its optional dependencies must still import: they import
 # heavy things inside command bodies only.
 COMMAND_MODULES = [
-    "sandbox",
     "secrets",
     "deploy",
     "status",
@@ -141,6 +140,9 @@ def _register() -> None:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"tripgenctl.cli.{name}")
         module.register(app)
+    from tripgenctl.cli.plugins import register_plugins
+
+    register_plugins(app)
 
 
 _register()

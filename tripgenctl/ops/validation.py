@@ -4,22 +4,15 @@ transaction, so one broken block (a missing table) fails that check and not the 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tripgenctl.errors import UsageError
+from tripgenctl.packaged import sql_dir  # noqa: F401  (re-exported)
 
 CHECKS_FILE = "checks.sql"
 
 
-def sql_dir() -> Path:
-    """$TRIPGENCTL_SQL, else the sql/ beside the package (source checkout or the image, which
-    copies the repository), like manifests_dir()."""
-    env = os.environ.get("TRIPGENCTL_SQL")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "sql"
 
 
 @dataclass

@@ -1,0 +1,207 @@
+"""Defaulting and the few validations clients depend on, applied on create/update like the
+API server's registry strategies (so `kubectl get -o yaml` and diffs see the same defaults as
+on a real cluster)."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from tripgen_sandbox.apierrors import invalid
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _container(c: dict) -> None:
+    image = c.get("image", "")
+    tag = image.rsplit("/", 1)[-1]
+    latest = ":" not in tag or tag.endswith(":latest")
+    if "@" in image:
+        latest = False
+    c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    c.setdefault("resources", {})
+    for p in c.get("ports") or []:
+        p.setdefault("protocol", "TCP")
+    for probe_name in ("readinessProbe", "livenessProbe", "startupProbe"):
+        probe = c.get(probe_name)
+        if probe:
+            probe.setdefault("timeoutSeconds", 1)
+            probe.setdefault("periodSeconds", 10)
+            probe.setdefault("successThreshold", 1)
+            probe.setdefault("failureThreshold", 3)
+            if "httpGet" in probe:
+                probe["httpGet"].setdefault("scheme", "HTTP")
+                probe["httpGet"].setdefault("path", "/")
+
+
+def pod_spec(spec: dict, restart_policy: str = "Always") -> None:
+    spec.setdefault("restartPolicy", restart_policy)
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        _container(c)
+    for v in spec.get("volumes") or []:
+        for kind in ("configMap", "secret"):
+            if kind in v:
+                v[kind].setdefault("defaultMode", 420)
+
+
+def _template(obj: dict, restart_policy: str = "Always") -> None:
+    tpl = obj.setdefault("spec", {}).setdefault("template", {})
+    tpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+    pod_spec(tpl.setdefault("spec", {}), restart_policy)
+
+
+def apply_defaults(kind: str, obj: dict) -> None:
+    meta = obj.setdefault("metadata", {})
+    spec = obj.get("spec")
+    if kind == "Pod":
+        pod_spec(obj.setdefault("spec", {}))
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+        obj["status"].setdefault("qosClass", _qos(obj["spec"]))
+    elif kind == "Deployment":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strat = spec.setdefault("strategy", {"type": "RollingUpdate"})
+        if strat.get("type", "RollingUpdate") == "RollingUpdate":
+            strat.setdefault("type", "RollingUpdate")
+            strat.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", "25%")
+            strat["rollingUpdate"].setdefault("maxSurge", "25%")
+        _template(obj)
+    elif kind == "ReplicaSet":
+        obj.setdefault("spec", {}).setdefault("replicas", 1)
+        _template(obj)
+    elif kind == "StatefulSet":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+        for t in spec.get("volumeClaimTemplates") or []:
+            t.setdefault("apiVersion", "v1")
+            t.setdefault("kind", "PersistentVolumeClaim")
+            t.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+            t.setdefault("status", {"phase": "Pending"})
+        _template(obj)
+    elif kind == "Job":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("completions", 1)
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("completionMode", "NonIndexed")
+        spec.setdefault("suspend", False)
+        _template(obj, "Never")
+    elif kind == "CronJob":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        jt = spec.setdefault("jobTemplate", {})
+        jt.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        jspec = jt.setdefault("spec", {})
+        jspec.setdefault("backoffLimit", 6)
+        jspec.setdefault("completionMode", "NonIndexed")
+        jspec.setdefault("suspend", False)
+        tpl = jspec.setdefault("template", {})
+        tpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        pod_spec(tpl.setdefault("spec", {}), "Never")
+    elif kind == "Service":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        for p in spec.get("ports") or []:
+            p.setdefault("protocol", "TCP")
+            p.setdefault("targetPort", p.get("port"))
+        obj.setdefault("status", {"loadBalancer": {}})
+    elif kind == "Namespace":
+        meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta.get("name", "")
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj.setdefault("status", {}).setdefault("phase", "Active")
+    elif kind == "PersistentVolumeClaim":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("volumeMode", "Filesystem")
+        spec.setdefault("storageClassName", "managed-csi")
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+    elif kind == "Secret":
+        obj.setdefault("type", "Opaque")
+        string_data = obj.pop("stringData", None)
+        if string_data:
+            data = obj.setdefault("data", {})
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+    elif kind == "ServiceAccount":
+        pass
+    elif kind == "NetworkPolicy":
+        spec = obj.setdefault("spec", {})
+        if "policyTypes" not in spec:
+            types = ["Ingress"]
+            if "egress" in spec:
+                types.append("Egress")
+            spec["policyTypes"] = types
+        for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+            for p in rule.get("ports") or []:
+                p.setdefault("protocol", "TCP")
+
+
+def _qos(spec: dict) -> str:
+    containers = spec.get("containers") or []
+    reqs = [c.get("resources", {}) for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in reqs):
+        return "BestEffort"
+    guaranteed = all(
+        r.get("limits", {}).get("cpu") and r.get("limits", {}).get("memory")
+        and r.get("requests", {}).get("cpu", r["limits"]["cpu"]) == r["limits"]["cpu"]
+        and r.get("requests", {}).get("memory", r["limits"]["memory"]) == r["limits"]["memory"]
+        for r in reqs
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def validate(kind: str, obj: dict, group: str = "") -> None:
+    name = obj.get("metadata", {}).get("name") or ""
+    causes: list[tuple[str, str]] = []
+    if name and not DNS1123_SUBDOMAIN.match(name) and kind not in ("Event",):
+        causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character'))
+    if kind in ("Namespace", "Service") and name and not DNS1123_LABEL.match(name):
+        causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\''))
+    spec = obj.get("spec") or {}
+    pod = None
+    if kind == "Pod":
+        pod = spec
+        prefix = "spec"
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "Job"):
+        pod = (spec.get("template") or {}).get("spec") or {}
+        prefix = "spec.template.spec"
+        if kind != "Job" and not spec.get("selector"):
+            causes.append(("spec.selector", "Required value"))
+        if kind != "Job" and spec.get("selector"):
+            labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+            for k, v in (spec["selector"].get("matchLabels") or {}).items():
+                if labels.get(k) != v:
+                    causes.append(("spec.template.metadata.labels", f"Invalid value: {labels}: `selector` does not match template `labels`"))
+                    break
+        if (spec.get("replicas") or 0) < 0:
+            causes.append(("spec.replicas", "Invalid value: must be greater than or equal to 0"))
+    if pod is not None:
+        containers = pod.get("containers") or []
+        if not containers:
+            causes.append((f"{prefix}.containers", "Required value"))
+        for i, c in enumerate(containers):
+            if not c.get("name"):
+                causes.append((f"{prefix}.containers[{i}].name", "Required value"))
+            if not c.get("image"):
+                causes.append((f"{prefix}.containers[{i}].image", "Required value"))
+    if causes:
+        raise invalid(kind, name, causes, group)

@@ -1,0 +1,141 @@
+"""`tripgenctl sandbox start|stop|status|reset|fault`: the local cluster for trying the runbook
+safely and for the tests. Registered through tripgenctl's `tripgenctl.commands` entry point:
+tripgenctl hands `register` a host with its error handling, options, renderer and confirmation,
+so this distribution needs none of tripgenctl's internals."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+STATE_HELP = "Where the sandbox keeps its state (objects, PVC data, certificates, kubeconfig)."
+
+
+def _state(state_dir: str) -> Path:
+    return Path(state_dir)
+
+
+def register(app: typer.Typer, host) -> None:
+    handle_errors, options, report, render, confirm = host.handle_errors, host.options, host.report, host.render, host.confirm
+    sandbox = typer.Typer(help="A local Kubernetes cluster with real PostgreSQL and Redis, for trying the runbook safely.", no_args_is_help=True)
+    fault = typer.Typer(help="Inject faults that cannot come from a spec (for doctor tests and demos).", no_args_is_help=True)
+    sandbox.add_typer(fault, name="fault")
+    app.add_typer(sandbox, name="sandbox")
+
+    @sandbox.command("start")
+    @handle_errors
+    def start(
+        ctx: typer.Context,
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+        backoff_base: Optional[float] = typer.Option(None, "--backoff-base", help="First restart back-off in seconds (kubelet: 10)."),
+        backoff_cap: Optional[float] = typer.Option(None, "--backoff-cap", help="Longest restart back-off in seconds (kubelet: 300)."),
+        timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the API to answer."),
+        azure: bool = typer.Option(True, "--azure/--no-azure", help="Also start the Azure fakes (ARM, token endpoint, Service Bus) in their own process."),
+    ) -> None:
+        """Start the sandbox in the background and write <state-dir>/kubeconfig; with the Azure
+        fakes (default) also <state-dir>/azure.env. The fakes run apart from the cluster: an
+        Azure `cluster stop` stops the cluster (data kept) and `cluster start` brings it back."""
+        from tripgen_sandbox import control
+
+        state = _state(state_dir)
+        was_running = control.status(state).running
+        control.start(state, {"backoff_base": backoff_base, "backoff_cap": backoff_cap}, timeout=timeout)
+        if azure:
+            if not was_running:  # fakes left from an Azure `cluster stop` still say Stopped: restart them
+                control.azure_stop(state)
+            control.azure_start(state)
+        st = control.status(state)
+        render(st, options(ctx).output)
+        if options(ctx).output == "table":
+            typer.echo(f"\nUse it:  export KUBECONFIG={st.kubeconfig}   (context tripgen-sandbox)")
+            if st.azure_env:
+                typer.echo(f"Azure:   source {st.azure_env}   (tripgenctl cluster / bus commands then use the local fakes)")
+
+    @sandbox.command("stop")
+    @handle_errors
+    def stop(ctx: typer.Context, state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP)) -> None:
+        """Stop every process the sandbox started, the Azure fakes too; objects and PVC data are kept."""
+        from tripgen_sandbox import control
+
+        control.azure_stop(_state(state_dir))
+        render(control.stop(_state(state_dir)), options(ctx).output)
+
+    @sandbox.command("status")
+    @handle_errors
+    def status(ctx: typer.Context, state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP)) -> None:
+        """Show whether the sandbox (and its Azure fakes) runs, where, and what it holds."""
+        from tripgen_sandbox import control
+
+        st = control.status(_state(state_dir))
+        report(st, options(ctx).output, ok=st.running)
+
+    @sandbox.command("reset")
+    @handle_errors
+    def reset(
+        ctx: typer.Context,
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    ) -> None:
+        """Stop the sandbox and wipe its state (all objects and data)."""
+        from tripgen_sandbox import control
+
+        confirm(f"Wipe the sandbox state in {state_dir} (all objects and database data)?", yes)
+        render(control.reset(_state(state_dir)), options(ctx).output)
+
+    @fault.command("node-notready")
+    @handle_errors
+    def node_notready(
+        node: str,
+        minutes_ago: float = typer.Option(0.0, "--minutes-ago", help="Pretend the node went NotReady this many minutes ago."),
+        clear: bool = typer.Option(False, "--clear", help="Make the node Ready again."),
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+    ) -> None:
+        """Mark a node NotReady (its Ready condition's lastTransitionTime in the past)."""
+        from tripgen_sandbox import control
+
+        current = control.api_request(_state(state_dir), "/sandbox/faults").get("node-notready") or {}
+        if clear:
+            current.pop(node, None)
+        else:
+            since = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+            current[node] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        control.set_fault(_state(state_dir), "node-notready", current or None)
+        typer.echo(f"node {node}: {'Ready' if clear else 'NotReady since ' + current[node]}")
+
+    @fault.command("disk")
+    @handle_errors
+    def disk(
+        pvc: str,
+        used_percent: float = typer.Option(..., "--used-percent", help="Reported usage of the PVC's volume."),
+        namespace: str = typer.Option("tripgen-dev", "-n", "--namespace"),
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+    ) -> None:
+        """Make the kubelet report a PVC as this full."""
+        from tripgen_sandbox import control
+
+        current = control.api_request(_state(state_dir), "/sandbox/faults").get("disk") or {}
+        current[f"{namespace}/{pvc}"] = used_percent
+        control.set_fault(_state(state_dir), "disk", current)
+        typer.echo(f"pvc {namespace}/{pvc}: reported {used_percent:.0f}% used")
+
+    @fault.command("set")
+    @handle_errors
+    def set_raw(
+        name: str,
+        value: str = typer.Argument(..., help="JSON value; 'null' clears the fault."),
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+    ) -> None:
+        """Set any fault by name (the names `sandbox fault` accepts are listed in tripgen_sandbox/control.py)."""
+        import json
+
+        from tripgenctl.errors import UsageError
+        from tripgen_sandbox import control
+
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise UsageError(f"fault value must be JSON, got {value!r}") from None
+        typer.echo(json.dumps(control.set_fault(_state(state_dir), name, parsed)))

@@ -1,0 +1,398 @@
+"""The kubelet of every sandbox node: runs the pods bound to them (spec.nodeName) as local
+processes, finishes graceful deletions, and answers the API server's exec/log/metrics needs.
+It reacts to store changes and also resyncs periodically, so nothing depends on one event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import psutil
+
+from tripgen_sandbox import metrics
+from tripgen_sandbox.apierrors import ApiError, not_found
+from tripgen_sandbox.kubelet import addresses
+from tripgen_sandbox.kubelet.pod import PodWorker
+from tripgen_sandbox.kubelet.process import kill_tree
+from tripgenctl.quantity import parse as parse_quantity
+from tripgen_sandbox.kubelet.runner import ContainerRunner, StartError
+from tripgen_sandbox.kubelet.view import NSROOT
+from tripgen_sandbox.runtimes.binaries import ensure_shims
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 2.0
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Kubelet:
+    max_grace = 5.0  # the sandbox never waits longer than this for a container to stop
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.config = cluster.config
+        self.store = cluster.store
+        self.workers: dict[str, PodWorker] = {}  # pod uid -> worker
+        self.by_name: dict[tuple[str, str], str] = {}  # (ns, name) -> uid
+        self.pulled: set[tuple[str, str]] = set()
+        self.cpu = metrics.CpuSampler()
+        self.ips: dict[str, str] = {}  # pod uid -> pod IP
+        self._next_ip = addresses.start_index(self.config.short_id)
+        self.exec_procs: set[asyncio.subprocess.Process] = set()
+        self.shims = self.config.runtime_dir / "bin"
+        self.host_path = os.environ.get("PATH") or DEFAULT_PATH
+        self.mountns = ""  # "view" | "hosts" | "": see _check_mountns
+        self._stopping = False
+        self._resync: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
+        self._nodes = {n.name: n.ip for n in self.config.nodes}
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self.config.runtime_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        ensure_shims(self.shims)
+        self.mountns = await self._check_mountns()
+        self.store.on_change(self._on_change)
+        for pod in list(self.store.iter("pods")):
+            self._sync(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self._resync = asyncio.create_task(self._resync_loop())
+
+    async def stop(self) -> None:
+        """Stop every process this kubelet started; PostgreSQL gets its fast shutdown (SIGINT)
+        first so its data is safe, and anything left over is killed."""
+        self._stopping = True
+        if self._resync:
+            self._resync.cancel()
+        for t in list(self._background):
+            t.cancel()
+        await asyncio.gather(*(w.stop(self.max_grace) for w in list(self.workers.values())), return_exceptions=True)
+        for proc in list(self.exec_procs):
+            if proc.returncode is None:
+                kill_tree(proc.pid)
+        await asyncio.sleep(0)  # let the last status writes run before the store is flushed
+        self._sweep()
+        shutil.rmtree(self.config.runtime_dir / "c", ignore_errors=True)
+
+    def _sweep(self) -> None:
+        marker = f"TRIPGEN_SANDBOX_ID={self.config.short_id}".encode()
+        keep = {os.getpid()}
+        try:
+            keep.update(p.pid for p in psutil.Process().parents())
+        except psutil.Error:
+            pass
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid in keep:
+                continue
+            try:
+                with open(f"/proc/{proc.pid}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        proc.send_signal(signal.SIGKILL)
+            except (OSError, psutil.Error):
+                continue
+
+    async def _check_mountns(self) -> str:
+        """What this machine allows: "view" (a private mount namespace with every volume at its
+        mountPath, nsroot.py), "hosts" (only a private /etc/hosts) or "" (argv/env mapping only)."""
+        probe_dir = self.config.runtime_dir / "probe"
+        spec = probe_dir / "view.json"
+        try:
+            (probe_dir / "root").mkdir(parents=True, exist_ok=True)
+            spec.write_text(json.dumps({"root": str(probe_dir / "root"), "mounts": [
+                {"path": "/.tgsb-probe", "source": str(probe_dir), "readOnly": True},  # in the tmpfs root
+                {"path": "/etc/.tgsb-probe/x", "source": str(probe_dir)},  # under a shadowed host dir
+            ]}))
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-S", str(NSROOT), "probe", str(spec),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={"PATH": self.host_path},
+            )
+            _, err = await asyncio.wait_for(proc.communicate(), 10)
+            if proc.returncode == 0:
+                return "view"
+            log.info("no private filesystem view for pods: %s", err.decode(errors="replace").strip())
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.info("no private filesystem view for pods: %s", exc)
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            return ""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "unshare", "-m", "--propagation", "private", "sh", "-c", "mount --bind /etc/hostname /etc/hosts",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )
+            return "hosts" if await asyncio.wait_for(proc.wait(), 5) == 0 else ""
+        except (OSError, asyncio.TimeoutError):
+            return ""
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_SECONDS)
+            try:
+                for pod in list(self.store.iter("pods")):
+                    self._sync(pod["metadata"]["namespace"], pod["metadata"]["name"])
+                for (ns, name) in list(self.by_name):
+                    self._sync(ns, name)
+            except Exception:  # noqa: BLE001
+                log.exception("kubelet resync")
+
+    def _on_change(self, type_: str, key: str, obj: dict) -> None:
+        if key != "pods" or self._stopping:
+            return
+        meta = obj["metadata"]
+        try:
+            asyncio.get_running_loop().call_soon(self._sync, meta.get("namespace", ""), meta["name"])
+        except RuntimeError:
+            pass
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _sync(self, ns: str, name: str) -> None:
+        if self._stopping:
+            return
+        pod = self.store.get("pods", ns, name)
+        old_uid = self.by_name.get((ns, name))
+        if old_uid and (pod is None or pod["metadata"]["uid"] != old_uid):
+            worker = self.workers.get(old_uid)
+            self.by_name.pop((ns, name), None)
+            if worker is not None and not worker.terminating:
+                self._spawn(self._finish(worker, delete=False))
+        if pod is None:
+            return
+        meta = pod["metadata"]
+        node = (pod.get("spec") or {}).get("nodeName")
+        mine = node in self._nodes
+        worker = self.workers.get(meta["uid"])
+        if meta.get("deletionTimestamp"):
+            if worker is None:
+                self._force_delete(ns, name, meta["uid"])
+            elif not worker.terminating:
+                worker.terminating = True
+                self._spawn(self._finish(worker, delete=True))
+            return
+        if not mine or worker is not None:
+            return
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        worker = PodWorker(self, pod)
+        self.workers[meta["uid"]] = worker
+        self.by_name[(ns, name)] = meta["uid"]
+        worker.start()
+
+    async def _finish(self, worker: PodWorker, delete: bool) -> None:
+        grace = min(worker.grace_seconds(), self.max_grace)
+        await worker.stop(grace)
+        worker.cleanup()
+        self.workers.pop(worker.uid, None)
+        if self.by_name.get((worker.namespace, worker.name)) == worker.uid:
+            self.by_name.pop((worker.namespace, worker.name), None)
+        if delete:
+            self._force_delete(worker.namespace, worker.name, worker.uid)
+
+    def _force_delete(self, ns: str, name: str, uid: str) -> None:
+        pod = self.store.get("pods", ns, name)
+        if pod is not None and pod["metadata"]["uid"] == uid:
+            try:
+                self.store.delete("pods", ns, name, force=True)
+            except ApiError:
+                pass
+        self.store.finish_namespace_deletion(ns)
+
+    # ---- addresses ---------------------------------------------------------------------
+    def node_ip(self, node: str) -> str:
+        return self._nodes.get(node, "127.3.0.1")
+
+    def allocate_ip(self, uid: str, previous: str | None = None, ports: list[int] | None = None) -> str:
+        """127.1.X.Y, stable for the pod's lifetime (kept across a sandbox restart), on which
+        nobody else on the machine listens on the pod's ports."""
+        if uid in self.ips:
+            return self.ips[uid]
+        ports = sorted(set(ports or []))
+        used = set(self.ips.values())
+        for pod in self.store.iter("pods"):
+            st = pod.get("status") or {}
+            if pod["metadata"]["uid"] != uid and st.get("podIP") and st.get("phase") not in ("Succeeded", "Failed"):
+                used.add(st["podIP"])
+        if previous and previous.startswith("127.1.") and previous not in used and addresses.ports_free(previous, ports):
+            ip = previous
+        else:
+            ip, self._next_ip = addresses.allocate("127.1", self._next_ip, used, ports)
+        self.ips[uid] = ip
+        return ip
+
+    def release_ip(self, uid: str) -> None:
+        self.ips.pop(uid, None)
+
+    # ---- container context -------------------------------------------------------------
+    def base_env(self, worker: PodWorker, services: list[dict], home: str | None = None) -> dict[str, str]:
+        """Only what a kubelet gives a container (nothing of the daemon's own environment leaks:
+        no HOME or KUBECONFIG of the host). home: the path the container sees as its HOME."""
+        own_home = worker.pod_dir / "rootfs" / "root"
+        own_home.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": self.host_path,
+            "HOSTNAME": worker.name,
+            "HOME": home or str(own_home),
+            "LANG": "C.UTF-8",
+            "TRIPGEN_SANDBOX_ID": self.config.short_id,
+        }
+        if self.config.api_port:
+            env.update({"KUBERNETES_SERVICE_HOST": self.config.api_host, "KUBERNETES_SERVICE_PORT": str(self.config.api_port), "KUBERNETES_SERVICE_PORT_HTTPS": str(self.config.api_port)})
+        for svc in services:
+            spec = svc.get("spec") or {}
+            ip = spec.get("clusterIP")
+            if svc["metadata"].get("namespace") != worker.namespace or not ip or ip == "None":
+                continue
+            prefix = svc["metadata"]["name"].upper().replace("-", "_")
+            ports = spec.get("ports") or []
+            env[f"{prefix}_SERVICE_HOST"] = ip
+            if ports:
+                first = ports[0]
+                env[f"{prefix}_SERVICE_PORT"] = str(first.get("port"))
+                env[f"{prefix}_PORT"] = f"{(first.get('protocol') or 'TCP').lower()}://{ip}:{first.get('port')}"
+            for p in ports:
+                proto = (p.get("protocol") or "TCP")
+                base = f"{prefix}_PORT_{p.get('port')}_{proto}"
+                env[base] = f"{proto.lower()}://{ip}:{p.get('port')}"
+                env[base + "_PROTO"] = proto.lower()
+                env[base + "_PORT"] = str(p.get("port"))
+                env[base + "_ADDR"] = ip
+                if p.get("name"):
+                    env[f"{prefix}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = str(p.get("port"))
+        return env
+
+    def hosts_file(self, worker: PodWorker) -> Path:
+        """/etc/hosts for the pod's private view: every Service's DNS names -> its ClusterIP."""
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", f"{worker.pod_ip}\t{worker.name}"]
+        for svc in self.store.iter("services"):
+            ip = (svc.get("spec") or {}).get("clusterIP")
+            if not ip or ip == "None":
+                continue
+            name, ns = svc["metadata"]["name"], svc["metadata"]["namespace"]
+            names = [f"{name}.{ns}.svc.cluster.local", f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == worker.namespace else [])
+            lines.append(ip + "\t" + " ".join(names))
+        hosts = worker.private_dir / "hosts"
+        hosts.parent.mkdir(parents=True, exist_ok=True)
+        tmp = hosts.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, hosts)
+        return hosts
+
+    def mountns_wrapper(self, worker: PodWorker) -> list[str]:
+        """Where only a private /etc/hosts is possible: run the process in a mount namespace
+        with it, so names used inside scripts resolve too (argv and env are rewritten either way)."""
+        if self.mountns != "hosts":
+            return []
+        hosts = self.hosts_file(worker)
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/hosts 2>/dev/null; exec "$@"', str(hosts)]
+
+    def qos_class(self, worker: PodWorker) -> str:
+        pod = worker.current_pod() or {}
+        containers = (pod.get("spec") or {}).get("containers") or []
+        any_set = False
+        guaranteed = bool(containers)
+        for c in containers:
+            res = c.get("resources") or {}
+            req, lim = res.get("requests") or {}, res.get("limits") or {}
+            if req or lim:
+                any_set = True
+            for r in ("cpu", "memory"):
+                if r not in lim or parse_quantity(req.get(r, lim[r])) != parse_quantity(lim[r]):
+                    guaranteed = False
+        if not any_set:
+            return "BestEffort"
+        return "Guaranteed" if guaranteed else "Burstable"
+
+    def log_dir(self, worker: PodWorker) -> Path:
+        return self.config.state_dir / "logs" / f"{worker.namespace}_{worker.name}_{worker.uid}"
+
+    # ---- interface for the API server --------------------------------------------------
+    def _worker(self, namespace: str, pod: str) -> PodWorker | None:
+        uid = self.by_name.get((namespace, pod))
+        return self.workers.get(uid) if uid else None
+
+    def _runner(self, namespace: str, pod: str, container: str | None) -> tuple[dict, PodWorker | None, ContainerRunner | None, str]:
+        obj = self.store.get("pods", namespace, pod)
+        if obj is None:
+            raise not_found("pods", pod)
+        names = [c["name"] for c in obj["spec"].get("containers") or []] + [c["name"] for c in obj["spec"].get("initContainers") or []]
+        if not container:
+            container = names[0] if names else ""
+        if container not in names:
+            raise ApiError(400, f"container {container} is not valid for pod {pod}", "BadRequest")
+        worker = self._worker(namespace, pod)
+        runner = worker.runner(container) if worker and worker.uid == obj["metadata"]["uid"] else None
+        return obj, worker, runner, container
+
+    async def exec(self, namespace: str, pod: str, container: str | None, command: list[str], tty: bool = False) -> asyncio.subprocess.Process:
+        _, _, runner, container = self._runner(namespace, pod, container)
+        if runner is None or runner.proc is None or not runner.proc.running() or runner.exec_ctx is None:
+            raise ApiError(400, f'unable to upgrade connection: container not found ("{container}")', "BadRequest")
+        try:
+            proc = await runner.exec_ctx.spawn(list(command), tty=tty)
+        except (StartError, OSError) as exc:
+            raise ApiError(500, f"Internal error occurred: error executing command in container: failed to exec in container: failed to start exec \"{(runner.container_id or '')[13:]}\": OCI runtime exec failed: exec failed: unable to start container process: {exc}: unknown", "InternalError")
+        self.exec_procs = {p for p in self.exec_procs if p.returncode is None}
+        self.exec_procs.add(proc)
+        return proc
+
+    def pod_ip(self, namespace: str, pod: str) -> str:
+        obj = self.store.get("pods", namespace, pod)
+        if obj is None:
+            raise not_found("pods", pod)
+        worker = self._worker(namespace, pod)
+        ip = (worker.pod_ip if worker else "") or (obj.get("status") or {}).get("podIP")
+        if not ip:
+            raise ApiError(400, f"pod {pod} does not have a host assigned", "BadRequest")
+        return ip
+
+    def log_file(self, namespace: str, pod: str, container: str, previous: bool = False) -> Path | None:
+        obj = self.store.get("pods", namespace, pod)
+        if obj is None:
+            return None
+        directory = self.config.state_dir / "logs" / f"{namespace}_{pod}_{obj['metadata']['uid']}" / container
+        if not directory.is_dir():
+            return None
+        files = sorted((p for p in directory.glob("*.log") if p.stem.isdigit()), key=lambda p: int(p.stem))
+        if not files:
+            return None
+        worker = self._worker(namespace, pod)
+        runner = worker.runner(container) if worker else None
+        running = runner is not None and "running" in runner.state
+        if not previous:
+            return files[-1]
+        if running:
+            older = [f for f in files if int(f.stem) < runner.restart_count]
+            return older[-1] if older else None
+        # a container waiting to restart: its previous instance is the last one that ran
+        return files[-1] if (runner is not None and runner.last_state) or len(files) > 1 else None
+
+    def usage(self, namespace: str, pod: str) -> dict[str, tuple[int, int]]:
+        worker = self._worker(namespace, pod)
+        if worker is None:
+            return {}
+        out = {}
+        for r in worker.runners:
+            if r.proc is not None and r.proc.running():
+                out[r.name] = (self.cpu.nanocores(r.proc.pid), metrics.tree_memory(r.proc.pid))
+        return out
+
+    def node_usage(self, node: str) -> tuple[int, int]:
+        cpu = mem = 0
+        for w in list(self.workers.values()):
+            if w.node != node:
+                continue
+            for c, m in self.usage(w.namespace, w.name).values():
+                cpu += c
+                mem += m
+        return cpu, mem
+
+    def stats_summary(self, node: str) -> dict:
+        return metrics.stats_summary(self, node)
