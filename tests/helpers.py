@@ -15,11 +15,37 @@ SB = "Endpoint=sb://sb-tripgen-dev.servicebus.windows.net/;SharedAccessKeyName=R
 OPENAI = "sk-test-openai-key-never-printed-0123"
 
 
-def cli(sandbox, *args, env=None, timeout=300, input=None) -> subprocess.CompletedProcess:
-    """`python -m tripgenctl ARGS` with the sandbox's KUBECONFIG; no terminal on stdin."""
-    return subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True,
-                          env=sandbox.env(**(env or {})), timeout=timeout, input=input,
-                          stdin=subprocess.DEVNULL if input is None else None)
+def _argv(args, namespace: str | None) -> list[str]:
+    return [sys.executable, "-m", "tripgenctl", *args, *(["-n", namespace] if namespace else [])]
+
+
+def run_tool(*args: str, env: dict | None = None, namespace: str | None = None, timeout: float = 300,
+             input: str | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """The one way the tests run tripgenctl: `python -m tripgenctl ARGS [-n NAMESPACE]` as a new
+    process (as cron or a shell would), text output captured, no terminal on stdin unless `input`
+    is given. `env` is the whole environment (default: this process's)."""
+    return subprocess.run(_argv(args, namespace), capture_output=True, text=True, env=env, timeout=timeout, input=input,
+                          stdin=subprocess.DEVNULL if input is None else None, cwd=cwd)
+
+
+def spawn_tool(*args: str, env: dict | None = None, namespace: str | None = None) -> subprocess.Popen:
+    """run_tool() that returns at once, for tests that signal or race the running command."""
+    return subprocess.Popen(_argv(args, namespace), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
+def invoke(*args: str, input: str | None = None):
+    """In-process, through Typer's CliRunner: for the unit tests (no cluster, milliseconds)."""
+    from typer.testing import CliRunner
+
+    from tripgenctl.cli.app import app
+
+    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def cli(sandbox, *args, env=None, timeout=300, input=None, namespace=None) -> subprocess.CompletedProcess:
+    """run_tool() with the sandbox's KUBECONFIG (and `env` added to it)."""
+    return run_tool(*args, env=sandbox.env(**(env or {})), namespace=namespace, timeout=timeout, input=input)
 
 
 def secrets_init(sandbox, namespace: str) -> None:

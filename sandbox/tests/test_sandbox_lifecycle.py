@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from tripgen_sandbox import control
 from tripgen_sandbox.config import SandboxConfig
+from tests.helpers import run_tool
 
 
 def tg(*args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True, timeout=120, env=env)
+    return run_tool(*args, env=env, timeout=120)
 
 
 def test_start_stop_keeps_objects_and_leaves_no_process(tmp_path):

@@ -10,11 +10,10 @@ import threading
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from tripgenctl.cli.app import app
 from tripgen_sandbox.azurefakes import FakeAzure, FakeAzureConfig
 from tripgen_sandbox.azurefakes.servicebus import FakeQueue
+from tests.helpers import invoke
 
 AZURE_VARS = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME",
               "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT",
@@ -56,8 +55,7 @@ def fake(tmp_path, monkeypatch):
 
 
 def run(*args: str, input: str | None = None):
-    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
-    return result
+    return invoke(*args, input=input)
 
 
 def secrets_of(fa: FakeAzure) -> list[str]:

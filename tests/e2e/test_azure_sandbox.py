@@ -8,15 +8,14 @@ import base64
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.e2e.test_azure import AZURE_VARS
-from tripgenctl.cli.app import app
 from tripgen_sandbox.azurefakes import FakeAzure, FakeAzureConfig
+from tests.helpers import invoke, run_tool
 
 
 def run(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return invoke(*args)
 
 
 @pytest.fixture
@@ -114,11 +113,7 @@ def test_arm_stop_and_start_really_stop_and_start_a_sandbox(tmp_path, fake_for):
 # -- `tripgenctl sandbox start` wiring: the fakes as their own process, `up/down --cluster` ----
 
 def _tool(env: dict, *args: str, timeout: float = 120):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return run_tool(*args, env=env, timeout=timeout)
 
 
 def _azure_env(state) -> dict[str, str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, deploy_stateful, psql, secrets_init
+from tests.helpers import cli, deploy_stateful, psql, run_tool, secrets_init
 
 MB = 1 << 20
 TABLES = ("trips", "notes", "bulk")
@@ -446,7 +446,7 @@ def offline(*args: str) -> subprocess.CompletedProcess:
     """`tripgenctl db list|prune` need no cluster: no KUBECONFIG at all."""
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     env["KUBECONFIG"] = "/nonexistent/kubeconfig"
-    return subprocess.run([sys.executable, "-m", "tripgenctl", "db", *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+    return run_tool("db", *args, env=env, timeout=60)
 
 
 def test_list_shows_verified_state(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
@@ -20,6 +19,7 @@ from tripgenctl.config import ToolConfig
 from tripgenctl.ops import waiting
 from tripgenctl.ops.doctor import run_doctor
 from tripgenctl.ops.doctor.knowledge import TABLE
+from tests.helpers import run_tool
 
 SB = "Endpoint=sb://sb-tripgen-dev.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=c2FuZGJveC10ZXN0LWtleQ=="
 OPENAI = "sk-test-openai-key-never-printed-0123"
@@ -29,8 +29,7 @@ NODE = "sandbox-node-2"
 # ---- helpers -----------------------------------------------------------------------------------
 
 def cli(sandbox, namespace: str, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tripgenctl", *args, "-n", namespace], capture_output=True, text=True,
-                          timeout=timeout, env=sandbox.env(**(env or {})), stdin=subprocess.DEVNULL)
+    return run_tool(*args, namespace=namespace, env=sandbox.env(**(env or {})), timeout=timeout)
 
 
 def doctor(sandbox, namespace: str, *only: str):

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from tests.unit.test_schedule_logic import Hook
 
 from tripgenctl.ops import schedule
+from tests.helpers import run_tool
 
 APP = """
 apiVersion: apps/v1
@@ -46,10 +46,7 @@ def write_config(tmp_path, **schedule_kw) -> str:
 
 def tool(sandbox, namespace: str, *args: str, config: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     env = {"TRIPGENCTL_CONFIG": config} if config else {}
-    return subprocess.run(
-        [sys.executable, "-m", "tripgenctl", *args, "-n", namespace],
-        capture_output=True, text=True, timeout=timeout, env=sandbox.env(**env), stdin=subprocess.DEVNULL,
-    )
+    return run_tool(*args, namespace=namespace, env=sandbox.env(**env), timeout=timeout)
 
 
 def replicas(sandbox, namespace: str) -> dict[str, int]:
@@ -207,8 +204,7 @@ def test_cluster_down_stops_aks_after_the_namespace_and_up_starts_it_first(sandb
         env = dict(clean, **fa.env(), KUBECONFIG=str(kc), TRIPGENCTL_AZURE_POLL_INTERVAL="0.2")
 
         def run(*args: str, config: str) -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "tripgenctl", *args, "-n", namespace], capture_output=True, text=True, timeout=180,
-                                  env=dict(env, TRIPGENCTL_CONFIG=config), stdin=subprocess.DEVNULL)
+            return run_tool(*args, namespace=namespace, env=dict(env, TRIPGENCTL_CONFIG=config), timeout=180)
 
         plain = write_config(tmp_path, timezone="Asia/Seoul")
         sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=apps(("alpha", 1)), check=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -12,7 +10,8 @@ import yaml
 from tripgenctl.ops import waiting
 from tripgenctl.ops import workloads as wl
 
-from test_updown import apply, app_yaml, tool
+from tests.e2e.test_updown import apply, app_yaml, tool
+from tests.helpers import run_tool
 
 WORKLOAD_FIELDS = {"kind", "name", "role", "desired", "ready", "remembered", "scaled_down_by", "scaled_down_at", "excluded", "state", "since", "age", "image", "drift", "reasons", "selector"}
 POD_FIELDS = {"name", "workload", "phase", "ready", "is_ready", "restarts", "node", "reason", "age", "ready_since"}
@@ -61,5 +60,5 @@ def test_status_errors_are_one_line_exit_2(sandbox, tmp_path):
     bad = tmp_path / "bad"
     bad.write_text("apiVersion: v1\nclusters: [oops\n")
     for path, words in ((unreachable, "cannot reach"), (bad, "kubeconfig")):
-        r = subprocess.run([sys.executable, "-m", "tripgenctl", "status", "--kubeconfig", str(path), "-n", "x"], capture_output=True, text=True, timeout=60)
+        r = run_tool("status", "--kubeconfig", str(path), "-n", "x", timeout=60)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
 
 from tripgenctl.ops import lock
 from tripgenctl.ops import workloads as wl
+from tests.helpers import run_tool, spawn_tool
 
 APP = """
 apiVersion: apps/v1
@@ -82,17 +82,11 @@ def app_yaml(name: str, replicas: int = 1, image: str = "busybox", grace: int = 
 
 
 def tool(sandbox, namespace: str, *args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tripgenctl", *args, "-n", namespace],
-        capture_output=True, text=True, timeout=timeout, env=sandbox.env(**(env or {})), stdin=subprocess.DEVNULL,
-    )
+    return run_tool(*args, namespace=namespace, env=sandbox.env(**(env or {})), timeout=timeout)
 
 
 def spawn(sandbox, namespace: str, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tripgenctl", *args, "-n", namespace],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sandbox.env(**(env or {})), stdin=subprocess.DEVNULL,
-    )
+    return spawn_tool(*args, namespace=namespace, env=sandbox.env(**(env or {})))
 
 
 def apply(sandbox, namespace: str, text: str) -> None:

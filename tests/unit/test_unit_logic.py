@@ -135,11 +135,9 @@ def test_doctor_events_ignore_history_of_gone_pods_and_pods_ready_since():
 def test_bad_option_value_raised_in_a_command_body_is_a_usage_error_exit_2():
     """BadParameter raised after parsing (cross-option checks) must stay a usage error, not
     become handle_errors' 'unexpected …' exit 1."""
-    from typer.testing import CliRunner
-
-    from tripgenctl.cli.app import app
+    from tests.helpers import invoke
 
     for args, option in ((["down", "--log-format", "xml"], "--log-format"), (["up", "--cluster", "--dry-run"], "--cluster")):
-        result = CliRunner().invoke(app, args)
+        result = invoke(*args)
         assert result.exit_code == 2 and option in result.output, (args, result.output)
         assert "unexpected" not in result.output and "Traceback" not in result.output

@@ -72,7 +72,7 @@ app = typer.Typer(
     cls=GlobalFirstGroup,
     help="Operate the TripGen development environment (AKS): up/down, deploy, data, backups, doctor.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -149,4 +149,11 @@ _register()
 
 
 def main() -> None:
-    app()
+    """Build the command tree once, give its parameters their shell completers, run it."""
+    import typer.main
+
+    from tripgenctl.cli.completion import attach
+
+    command = typer.main.get_command(app)
+    attach(command)
+    command(prog_name="tripgenctl")
