@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,13 +101,56 @@ def _build(cls, data: dict[str, Any], where: str):
         raise UsageError(f"config {where}: expected a table")
     kwargs = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in fields or name == "source":
             raise UsageError(f"config {where}: unknown key {key!r}")
         sub = SECTIONS.get(name) if cls is ToolConfig else None
-        kwargs[name] = _build(sub, value, f"{where} [{key}]") if sub else value
+        if sub:
+            kwargs[name] = _build(sub, value, f"{where} [{key}]")
+            continue
+        expected = _type_error(value, hints[name])
+        if expected:
+            raise UsageError(f"config {where}: {key} must be {expected}, got {_shown(value)}")
+        kwargs[name] = float(value) if hints[name] is float else value
     return cls(**kwargs)
+
+
+_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "a list"}
+
+
+def _type_error(value: Any, hint: Any) -> str | None:
+    """What `value` should have been for the annotation `hint`, or None when it fits. TOML gives
+    str, int, float, bool, list and dict; a bool is not a number here, an int is a float."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        return None if value is None or any(_type_error(value, a) is None for a in options) else _type_error(value, options[0])
+    if origin is list:
+        if not isinstance(value, list):
+            return _NAMES[list] + (f" of {_plural(args[0])}" if args else "")
+        return next((f"a list of {_plural(args[0])}" for v in value if args and _type_error(v, args[0])), None)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return _NAMES[dict]
+        return next((f"a table of {_plural(args[1])}" for v in value.values() if len(args) == 2 and _type_error(v, args[1])), None)
+    if hint is float:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else _NAMES[float]
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else _NAMES[int]
+    if hint in _NAMES:
+        return None if isinstance(value, hint) else _NAMES[hint]
+    return None
+
+
+def _plural(hint: Any) -> str:
+    return {str: "strings", int: "integers", float: "numbers", bool: "booleans", dict: "tables"}.get(hint, "values")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _toml_loads(text: str) -> dict:

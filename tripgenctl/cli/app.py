@@ -58,9 +58,15 @@ RUNBOOK_ORDER = ["sandbox", "secrets", "deploy", "diff", "status", "down", "up",
                  "doctor", "cluster", "bus", "schedule"]
 
 
+HELP_REQUESTED = "tripgenctl.help_requested"
+
+
 class GlobalFirstGroup(TyperGroup):
     def parse_args(self, ctx, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(list(args)))
+        words = list(args)
+        before_dashes = words[: words.index("--")] if "--" in words else words
+        ctx.meta[HELP_REQUESTED] = "--help" in before_dashes or "-h" in before_dashes
+        return super().parse_args(ctx, hoist_global_options(words))
 
     def list_commands(self, ctx) -> list[str]:
         """The runbook's order, not alphabetical."""
@@ -78,12 +84,17 @@ app = typer.Typer(
 )
 
 
-def _configured_namespace() -> str:
-    from tripgenctl.config import load
+def _load_config(ctx: typer.Context):
+    """The configuration, read and type-checked once per run: a bad value is one line naming
+    the file, section and key (exit 2) before any command starts. Skipped for `--help` and
+    shell completion, which must work whatever the file says."""
+    from tripgenctl.config import ToolConfig, load
     from tripgenctl.errors import ToolError
 
+    if ctx.resilient_parsing or ctx.meta.get(HELP_REQUESTED):
+        return ToolConfig()
     try:
-        return load().namespace
+        return load()
     except ToolError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(exc.exit_code)
@@ -112,9 +123,11 @@ def root(
         import os
 
         os.environ["TRIPGENCTL_CONFIG"] = config  # every load() in this process (and its children) reads it
+    cfg = _load_config(ctx)
     if namespace is None:
-        namespace = _configured_namespace()
-    ctx.obj = GlobalOptions(kubeconfig=kubeconfig, context=context, namespace=namespace, output=output, verbose=verbose)
+        namespace = cfg.namespace
+    ctx.obj = GlobalOptions(kubeconfig=kubeconfig, context=context, namespace=namespace, output=output, verbose=verbose,
+                            config=cfg)
 
 
 # Sub-command modules register themselves on import. Each entry: module path (relative to

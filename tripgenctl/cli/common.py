@@ -25,6 +25,7 @@ class GlobalOptions:
     output: str = "table"
     verbose: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    config: Any = None  # the ToolConfig the root callback loaded and checked (None outside the CLI)
 
     def kube(self):
         """The Kubernetes door for these options (imported lazily: --help stays instant)."""
