@@ -40,7 +40,8 @@ def invoke(*args: str, input: str | None = None):
 
     from tripgenctl.cli.app import app
 
-    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+    # env: the runner restores these afterwards (the root callback exports --config for child processes)
+    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={"TRIPGENCTL_CONFIG": None})
 
 
 def cli(sandbox, *args, env=None, timeout=300, input=None, namespace=None) -> subprocess.CompletedProcess:

@@ -37,8 +37,7 @@ def cases():
 
 
 @pytest.mark.parametrize("section,key,value", list(cases()))
-def test_wrong_type_is_one_line_naming_the_key(section, key, value, tmp_path, monkeypatch):
-    monkeypatch.delenv("TRIPGENCTL_CONFIG", raising=False)
+def test_wrong_type_is_one_line_naming_the_key(section, key, value, tmp_path):
     path = tmp_path / "c.toml"
     path.write_text((f"[{section}]\n" if section else "") + f"{key} = {_toml(value)}\n")
     result = invoke("--config", str(path), "-n", "x", "status")
@@ -56,8 +55,7 @@ def test_right_types_still_load(tmp_path):
     assert cfg.thresholds.restarts == 3 and cfg.thresholds.memory_percent == 80.0 and cfg.backup.dir == "b"
 
 
-def test_help_works_whatever_the_config_says(tmp_path, monkeypatch):
-    monkeypatch.delenv("TRIPGENCTL_CONFIG", raising=False)
+def test_help_works_whatever_the_config_says(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[thresholds]\nrestarts = \"many\"\n")
     result = invoke("--config", str(path), "doctor", "--help")
