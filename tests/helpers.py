@@ -41,7 +41,8 @@ def invoke(*args: str, input: str | None = None):
     from tripgenctl.cli.app import app
 
     # env: the runner restores these afterwards (the root callback exports --config for child processes)
-    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={"TRIPGENCTL_CONFIG": None})
+    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={"TRIPGENCTL_CONFIG": None},
+                              prog_name="tripgenctl")
 
 
 def cli(sandbox, *args, env=None, timeout=300, input=None, namespace=None) -> subprocess.CompletedProcess:

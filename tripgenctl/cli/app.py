@@ -5,6 +5,7 @@ parses, so each verb does not have to redeclare them."""
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Optional
 
 import typer
@@ -66,7 +67,30 @@ class GlobalFirstGroup(TyperGroup):
         words = list(args)
         before_dashes = words[: words.index("--")] if "--" in words else words
         ctx.meta[HELP_REQUESTED] = "--help" in before_dashes or "-h" in before_dashes
+        if ctx.meta[HELP_REQUESTED] and not ctx.resilient_parsing:
+            self._subcommand_help(ctx, before_dashes)
         return super().parse_args(ctx, hoist_global_options(words))
+
+    def _subcommand_help(self, ctx, words: list[str]) -> None:
+        """`tripgenctl db --help` straight from the sub-command, as fast as a bare app's --help:
+        the root's own options (which help does not need) are not processed. Only when the line
+        is just command names and --help; anything else takes the ordinary path."""
+        names = []
+        for word in words:
+            if word in ("--help", "-h"):
+                break
+            if word.startswith("-"):
+                return
+            names.append(word)
+        command, parent = self, ctx
+        for i, name in enumerate(names):
+            sub = command.get_command(parent, name) if hasattr(command, "get_command") else None
+            if sub is None:
+                return
+            if i == len(names) - 1:
+                sub.make_context(name, ["--help"], parent=parent)  # prints the help, raises Exit
+            parent = sub.make_context(name, [], parent=parent, resilient_parsing=True)
+            command = sub
 
     def list_commands(self, ctx) -> list[str]:
         """The runbook's order, not alphabetical."""
@@ -168,5 +192,6 @@ def main() -> None:
     from tripgenctl.cli.completion import attach
 
     command = typer.main.get_command(app)
-    attach(command)
+    if any(key.endswith("_COMPLETE") for key in os.environ):  # only a shell's Tab needs the completers
+        attach(command)
     command(prog_name="tripgenctl")
