@@ -69,6 +69,21 @@ class AzureConfig:
 
 
 @dataclass
+class CostConfig:
+    """The SPEC's cost model, per month (Azure bills hourly at monthly/730)."""
+
+    nodes: float = 120.0  # two Standard_B2s spot nodes: billed while the cluster runs
+    disk: float = 5.0
+    load_balancer: float = 20.0
+    servicebus: float = 10.0
+    monitoring: float = 15.0
+    target: float = 200.0
+    hours_per_month: float = 730.0
+    currency: str = "USD"
+    history_months: int = 13  # how far back the in-cluster history (ops/history.py) is kept
+
+
+@dataclass
 class ToolConfig:
     profile: str = "001"
     namespace: str = "tripgen-dev"
@@ -82,10 +97,12 @@ class ToolConfig:
     backup: BackupConfig = field(default_factory=BackupConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     source: str | None = None  # the file it was read from
 
 
-SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "schedule": ScheduleConfig, "azure": AzureConfig}
+SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "schedule": ScheduleConfig, "azure": AzureConfig,
+            "cost": CostConfig}
 
 
 def candidates() -> list[Path]:

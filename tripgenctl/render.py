@@ -111,13 +111,31 @@ def _table(rows: list[Any], title: str | None):
         )
         for c in columns:
             table.add_column(c.replace("_", " ").upper())
+        bar = getattr(first, "__bar__", None)
+        if bar:
+            table.add_column("")
+        top = max((float(getattr(r, bar) or 0) for r in rows), default=0.0) if bar else 0.0
         for row in rows:
-            table.add_row(*(_fmt(getattr(row, c)) for c in columns))
+            cells = [_fmt(getattr(row, c)) for c in columns]
+            if bar:
+                cells.append(_bar(float(getattr(row, bar) or 0), top))
+            table.add_row(*cells)
     else:
         table.add_column("VALUE")
         for row in rows:
             table.add_row(_fmt(row))
     return table
+
+
+BAR_WIDTH = 30
+
+
+def _bar(value: float, top: float) -> str:
+    """A row's share of the largest value as a bar of block characters (a `__bar__` field)."""
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = round(value / top * BAR_WIDTH * 8)
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
 def _scalar_or_short(value: Any) -> bool:

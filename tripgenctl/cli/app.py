@@ -56,7 +56,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 RUNBOOK_ORDER = ["sandbox", "secrets", "deploy", "diff", "status", "down", "up", "wake", "data", "db", "cache",
-                 "doctor", "cluster", "bus", "schedule"]
+                 "doctor", "cluster", "bus", "schedule", "cost"]
 
 
 HELP_REQUESTED = "tripgenctl.help_requested"
@@ -170,6 +170,7 @@ COMMAND_MODULES = [
     "data",
     "cluster",
     "bus",
+    "cost",
 ]
 
 

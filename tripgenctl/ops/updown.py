@@ -20,6 +20,7 @@ from tripgenctl import notify
 from tripgenctl.config import load
 from tripgenctl.errors import ToolError
 from tripgenctl.ops import cluster as aks
+from tripgenctl.ops import history
 from tripgenctl.ops import lock, progress, runlog, scaling, schedule, workloads
 
 if TYPE_CHECKING:
@@ -165,6 +166,14 @@ def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Call
             say(note, True)
 
 
+def _history(kube, reporter: Callable, action: str, result: str, who: str, detail: str) -> None:
+    """One line of the environment's durable history (ops/history.py); a failure to write it
+    is a warning, never the run's failure."""
+    warning = history.record(kube, kube.namespace, action, result, who, detail[:200], keep_months=load().cost.history_months)
+    if warning:
+        reporter().log(warning, "warning")
+
+
 def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
          show_plan: Callable[[scaling.PlanView], None]) -> tuple[scaling.RunResult | str | None, aks.ClusterActionResult | None]:
     """-> (scaling.RunResult | skip reason (str) | None for a dry run, cluster result or None).
@@ -208,6 +217,9 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
 
         kube = connect(context)
         where.update(namespace=kube.namespace, context=kube.context_name)
+        who = lock.user_host() + (" (scheduled)" if req.scheduled else "")
+        if cluster_result is not None and action == "up":
+            _history(kube, reporter, "cluster-start", "ok", who, cluster_result.message)
         data_names = _data_names()
         excl = tuple(req.exclude or ())
         if req.scheduled and action == "down":
@@ -237,14 +249,20 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
         with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait):
             plan = make_plan()  # the state may have changed while we asked or waited
-            who = lock.user_host() + (" (scheduled)" if req.scheduled else "")
             if action == "down":
                 result = scaling.run_down(kube, plan, who, wait=req.wait, timeout=req.timeout, reporter=rep)
             else:
                 result = scaling.run_up(kube, plan, data_names, wait=req.wait, timeout=req.timeout, reporter=rep)
+        _history(kube, reporter, action, "ok" if result.ok else "failed", who, result.message)
         if req.cluster and action == "down" and result.ok:
             rep.phase(f"stopping cluster {target.cluster_name}")
-            cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800))
+            # written while the cluster can still take it; corrected below if the stop fails
+            _history(kube, reporter, "cluster-stop", "ok", who, f"stopping {target.cluster_name}")
+            try:
+                cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800))
+            except ToolError as exc:
+                _history(kube, reporter, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
+                raise
             rep.item(target.cluster_name, cluster_result.message, True)
         elif req.cluster and action == "down":
             rep.log(f"cluster {target.cluster_name} left running: the namespace did not go down cleanly", "error")

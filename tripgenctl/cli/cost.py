@@ -1,0 +1,34 @@
+"""`tripgenctl cost [--month YYYY-MM]`: what the environment cost this month (or another one), day
+by day from the in-cluster history, what stopping really saved, and the projection against the
+monthly target. JSON (-o json) carries the same figures for scripts."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from tripgenctl.cli.common import handle_errors, options
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("cost")
+    @handle_errors
+    def cost(
+        ctx: typer.Context,
+        month: Optional[str] = typer.Option(None, "--month", metavar="YYYY-MM", help="The month to report (default: this one, so far and projected)."),
+    ) -> None:
+        """Up-time, down-time and stopped-time per day times the cost model (the config's cost section):
+        the month so far, projected against the target, and what each kind of saving saved
+        (scaling the namespace down saves no node cost; stopping the cluster does)."""
+        from tripgenctl.ops import cost as ops
+        from tripgenctl.render import render
+
+        opts = options(ctx)
+        render(ops.report(opts.kube(), opts.config or _config(), opts.namespace, month), opts.output)
+
+
+def _config():
+    from tripgenctl.config import load
+
+    return load()
