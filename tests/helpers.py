@@ -41,7 +41,7 @@ def invoke(*args: str, input: str | None = None):
     from tripgenctl.cli.app import app
 
     # env: the runner restores these afterwards (the root callback exports --config for child processes)
-    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={"TRIPGENCTL_CONFIG": None},
+    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={"TRIPGENCTL_CONFIG": None, "TRIPGENCTL_ENV": None},
                               prog_name="tripgenctl")
 
 

@@ -84,6 +84,23 @@ class CostConfig:
 
 
 @dataclass
+class Environment:
+    """One named environment ([environments.NAME]): where it lives and how it is guarded.
+    Selected with --env NAME (or default_environment); its values then stand in for the
+    top-level namespace, profile, expected contexts and backup directory."""
+
+    namespace: str = "tripgen-dev"
+    context: str | None = None  # the kube context it lives in (default: the kubeconfig's current one)
+    profile: str | None = None
+    guard: list[str] = field(default_factory=list)  # expected contexts (default: [context])
+    backup_dir: str | None = None
+    store: str | None = None  # a team backup store (azure://account/container), when one is used
+    owner: str | None = None
+    expires: str | None = None  # RFC 3339: a developer's copy past this is removed by `env gc`
+    source: str | None = None  # the environment it was copied from
+
+
+@dataclass
 class ToolConfig:
     profile: str = "001"
     namespace: str = "tripgen-dev"
@@ -98,7 +115,10 @@ class ToolConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     cost: CostConfig = field(default_factory=CostConfig)
+    environments: dict[str, Environment] = field(default_factory=dict)
+    default_environment: str | None = None
     source: str | None = None  # the file it was read from
+    environment: str | None = None  # the environment selected for this run (not a file key)  # the file it was read from
 
 
 SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "schedule": ScheduleConfig, "azure": AzureConfig,
@@ -121,9 +141,14 @@ def _build(cls, data: dict[str, Any], where: str):
     hints = typing.get_type_hints(cls)
     for key, value in data.items():
         name = key.replace("-", "_")
-        if name not in fields or name == "source":
+        if name not in fields or (cls is ToolConfig and name in ("source", "environment")):
             raise UsageError(f"config {where}: unknown key {key!r}")
         sub = SECTIONS.get(name) if cls is ToolConfig else None
+        if cls is ToolConfig and name == "environments":
+            if not isinstance(value, dict):
+                raise UsageError(f"config {where}: environments must be a table of tables ([environments.NAME])")
+            kwargs[name] = {env: _build(Environment, v, f"{where} [environments.{env}]") for env, v in value.items()}
+            continue
         if sub:
             kwargs[name] = _build(sub, value, f"{where} [{key}]")
             continue
@@ -188,10 +213,32 @@ def load(path: str | None = None) -> ToolConfig:
                 raise UsageError(f"config {p}: not valid TOML ({exc})") from None
             cfg = _build(ToolConfig, data, str(p))
             cfg.source = str(p)
-            return cfg
+            return select_environment(cfg, os.environ.get(ENV_VAR))
         if explicit:
             raise UsageError(f"config file {p} does not exist")
-    return ToolConfig()
+    return select_environment(ToolConfig(), os.environ.get(ENV_VAR))
+
+
+ENV_VAR = "TRIPGENCTL_ENV"  # --env, handed to every load() of the run and to child processes
+
+
+def select_environment(cfg: ToolConfig, name: str | None) -> ToolConfig:
+    """Apply the named (else the default) environment's values over the top-level ones."""
+    name = name or cfg.default_environment
+    if not name:
+        return cfg
+    env = cfg.environments.get(name)
+    if env is None:
+        known = ", ".join(sorted(cfg.environments)) or "none configured"
+        raise UsageError(f"no environment {name!r} in the config (environments: {known})")
+    cfg.environment = name
+    cfg.namespace = env.namespace
+    cfg.profile = env.profile or cfg.profile
+    if env.guard or env.context:
+        cfg.expected_contexts = list(env.guard or [env.context])
+    if env.backup_dir:
+        cfg.backup.dir = env.backup_dir
+    return cfg
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -28,10 +28,10 @@ def _toml(value) -> str:
 
 
 def cases():
-    for name, cls in [(None, config.ToolConfig), *config.SECTIONS.items()]:
+    for name, cls in [(None, config.ToolConfig), *config.SECTIONS.items(), ("environments.dev", config.Environment)]:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.name == "source" or (cls is config.ToolConfig and f.name in config.SECTIONS):
+            if (f.name in ("source", "environment") and cls is config.ToolConfig) or (cls is config.ToolConfig and f.name in config.SECTIONS):
                 continue
             yield pytest.param(name, f.name, _wrong_value(hints[f.name]), id=f"{name or 'top'}.{f.name}")
 

@@ -17,6 +17,7 @@ from tripgenctl.cli.common import DEFAULT_NAMESPACE, OUTPUT_FORMATS, GlobalOptio
 # option -> takes a value
 GLOBAL_OPTIONS = {
     "--config": True,
+    "--env": True,
     "--kubeconfig": True,
     "--context": True,
     "-n": True,
@@ -56,7 +57,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 RUNBOOK_ORDER = ["sandbox", "secrets", "deploy", "diff", "status", "down", "up", "wake", "data", "db", "cache",
-                 "doctor", "cluster", "bus", "schedule", "cost"]
+                 "doctor", "cluster", "bus", "schedule", "cost", "env"]
 
 
 HELP_REQUESTED = "tripgenctl.help_requested"
@@ -137,6 +138,7 @@ def root(
     context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context to use."),
     namespace: Optional[str] = typer.Option(None, "-n", "--namespace", help=f"Namespace of the environment (default from config: {DEFAULT_NAMESPACE})."),
     config: Optional[str] = typer.Option(None, "--config", help="Config file (TOML; default ./tripgenctl.toml, then ~/.config/tripgenctl/config.toml)."),
+    env: Optional[str] = typer.Option(None, "--env", help="A named environment of the config (its environments.NAME table): its context, namespace, profile and guard."),
     output: str = typer.Option("table", "-o", "--output", help="Output format: table or json (doctor: junit)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (never secret values)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
@@ -144,12 +146,16 @@ def root(
     if output not in OUTPUT_FORMATS + ("junit",):
         raise typer.BadParameter(f"must be one of {', '.join(OUTPUT_FORMATS)}", param_hint="--output")
     if config:
-        import os
-
         os.environ["TRIPGENCTL_CONFIG"] = config  # every load() in this process (and its children) reads it
+    if env:
+        from tripgenctl.config import ENV_VAR
+
+        os.environ[ENV_VAR] = env  # likewise: every load() applies the environment's values
     cfg = _load_config(ctx)
     if namespace is None:
         namespace = cfg.namespace
+    if context is None and cfg.environment:
+        context = cfg.environments[cfg.environment].context
     ctx.obj = GlobalOptions(kubeconfig=kubeconfig, context=context, namespace=namespace, output=output, verbose=verbose,
                             config=cfg)
 
@@ -171,6 +177,7 @@ COMMAND_MODULES = [
     "cluster",
     "bus",
     "cost",
+    "env",
 ]
 
 
