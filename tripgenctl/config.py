@@ -219,6 +219,15 @@ def load(path: str | None = None) -> ToolConfig:
     return select_environment(ToolConfig(), os.environ.get(ENV_VAR))
 
 
+class UnknownEnvironment(UsageError):
+    """--env names no configured environment (it may still be a developer's copy in the cluster)."""
+
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(f"no environment {name!r} in the config (environments: {', '.join(known) or 'none configured'}) "
+                         f"and no copy of that name (tripgenctl env create {name} --from ...)")
+        self.name = name
+
+
 ENV_VAR = "TRIPGENCTL_ENV"  # --env, handed to every load() of the run and to child processes
 
 
@@ -229,8 +238,7 @@ def select_environment(cfg: ToolConfig, name: str | None) -> ToolConfig:
         return cfg
     env = cfg.environments.get(name)
     if env is None:
-        known = ", ".join(sorted(cfg.environments)) or "none configured"
-        raise UsageError(f"no environment {name!r} in the config (environments: {known})")
+        raise UnknownEnvironment(name, sorted(cfg.environments))
     cfg.environment = name
     cfg.namespace = env.namespace
     cfg.profile = env.profile or cfg.profile

@@ -220,7 +220,7 @@ def test_metrics_unavailable_is_one_finding_and_the_rest_runs(sandbox, namespace
 
 # ---- the deployed environment ------------------------------------------------------------------
 
-CHECK_NAMES = ["pending", "image", "crashloop", "oom", "node", "memory", "disk", "database", "apps", "secrets", "servicebus", "netpol", "events"]
+CHECK_NAMES = ["pending", "image", "crashloop", "oom", "node", "memory", "disk", "database", "apps", "secrets", "servicebus", "netpol", "copies", "events"]
 TEXT = {"type": "string"}
 REPORT_SCHEMA = {  # docs/doctor.md, "-o json schema"
     "$schema": "https://json-schema.org/draft/2020-12/schema",

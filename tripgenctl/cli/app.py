@@ -109,17 +109,29 @@ app = typer.Typer(
 )
 
 
-def _load_config(ctx: typer.Context):
-    """The configuration, read and type-checked once per run: a bad value is one line naming
-    the file, section and key (exit 2) before any command starts. Skipped for `--help` and
-    shell completion, which must work whatever the file says."""
-    from tripgenctl.config import ToolConfig, load
+def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None):
+    """(configuration, namespace of a developer's copy or None), read and type-checked once per
+    run: a bad value is one line naming the file, section and key (exit 2) before any command
+    starts. `--env NAME` that the config does not hold may name a copy (`env create`): it is
+    looked up in the default environment's cluster. Skipped for `--help` and shell completion,
+    which must work whatever the file says."""
+    from tripgenctl.config import ENV_VAR, ToolConfig, UnknownEnvironment, load
     from tripgenctl.errors import ToolError
 
     if ctx.resilient_parsing or ctx.meta.get(HELP_REQUESTED):
-        return ToolConfig()
+        return ToolConfig(), None
     try:
-        return load()
+        try:
+            return load(), None
+        except UnknownEnvironment as unknown:
+            os.environ.pop(ENV_VAR, None)
+            cfg = load()
+            from tripgenctl.ops.envcopy import find_copy
+
+            found = find_copy(cfg, unknown.name, kubeconfig, context)
+            if found is None:
+                raise unknown from None
+            return cfg, found
     except ToolError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(exc.exit_code)
@@ -151,9 +163,9 @@ def root(
         from tripgenctl.config import ENV_VAR
 
         os.environ[ENV_VAR] = env  # likewise: every load() applies the environment's values
-    cfg = _load_config(ctx)
+    cfg, copy_namespace = _load_config(ctx, kubeconfig, context)
     if namespace is None:
-        namespace = cfg.namespace
+        namespace = copy_namespace or cfg.namespace
     if context is None and cfg.environment:
         context = cfg.environments[cfg.environment].context
     ctx.obj = GlobalOptions(kubeconfig=kubeconfig, context=context, namespace=namespace, output=output, verbose=verbose,

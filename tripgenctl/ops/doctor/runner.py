@@ -9,7 +9,7 @@ from typing import Callable
 
 from tripgenctl.errors import ToolError, UsageError
 from tripgenctl.ops import bus
-from tripgenctl.ops.doctor import infra_checks, service_checks, snapshot, workload_checks
+from tripgenctl.ops.doctor import environment_checks, infra_checks, service_checks, snapshot, workload_checks
 from tripgenctl.ops.doctor.model import DoctorReport, Finding
 
 Check = Callable[..., list[Finding]]
@@ -29,6 +29,7 @@ CHECKS: dict[str, Check] = {
     "secrets": service_checks.check_secrets,
     "servicebus": bus.doctor_check,  # the Secret's shape, then Azure itself (ops/bus.py)
     "netpol": service_checks.check_netpol,
+    "copies": environment_checks.check_copies,  # developers' copies past their expiry
 }
 LAST = "events"  # runs after the others: Warning events no finding explains
 
