@@ -249,7 +249,9 @@ def test_two_concurrent_downs_one_wins(sandbox, namespace):
 
 def test_killed_run_lock_expires_and_ctrl_c_releases(sandbox, namespace):
     slow_apps(sandbox, namespace)
-    env = {"TRIPGENCTL_LOCK_SECONDS": "3"}
+    # long enough that the next process (Python start-up on a loaded 2-core machine) still finds
+    # the dead holder's lease, short enough that --wait-lock sees it expire
+    env = {"TRIPGENCTL_LOCK_SECONDS": "10"}
     victim = spawn(sandbox, namespace, "down", "--yes", env=env)
     held = wait_for_holder(sandbox, namespace)
     assert f"pid {victim.pid}" in held["spec"]["holderIdentity"]
