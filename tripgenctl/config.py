@@ -80,6 +80,9 @@ class ToolConfig:
     backup: BackupConfig = field(default_factory=BackupConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
+    # connect + read deadline of every Kubernetes API request but watches (seconds), as
+    # kubectl's --request-timeout: a server that accepts and never answers cannot hang a command
+    request_timeout: float = 30.0
     source: str | None = None  # the file it was read from
 
 
@@ -125,11 +128,20 @@ def load(path: str | None = None) -> ToolConfig:
             except ValueError as exc:
                 raise UsageError(f"config {p}: not valid TOML ({exc})") from None
             cfg = _build(ToolConfig, data, str(p))
+            _check_request_timeout(cfg.request_timeout, str(p))
             cfg.source = str(p)
             return cfg
         if explicit:
             raise UsageError(f"config file {p} does not exist")
     return ToolConfig()
+
+
+MAX_REQUEST_TIMEOUT = 3600.0
+
+
+def _check_request_timeout(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_REQUEST_TIMEOUT:
+        raise UsageError(f"config {where}: request_timeout must be a number of seconds above 0 and at most {MAX_REQUEST_TIMEOUT:g}, not {value!r}")
 
 
 def dumps(data: dict[str, Any]) -> str:
