@@ -138,6 +138,9 @@ def root(
             validate.dns_label(namespace, "namespace")
     except ToolError as exc:
         fail(exc.message, exc.exit_code)
+    import tripgenctl.azure  # the package only (no SDK): how much of the SDKs' logging -v lets through
+
+    tripgenctl.azure.set_verbosity(verbose)
     if config:
         import os
 
