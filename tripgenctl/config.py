@@ -117,8 +117,11 @@ class ToolConfig:
     cost: CostConfig = field(default_factory=CostConfig)
     environments: dict[str, Environment] = field(default_factory=dict)
     default_environment: str | None = None
+    # connect + read deadline of every Kubernetes API request but watches (seconds), as
+    # kubectl's --request-timeout: a server that accepts and never answers cannot hang a command
+    request_timeout: float = 30.0
     source: str | None = None  # the file it was read from
-    environment: str | None = None  # the environment selected for this run (not a file key)  # the file it was read from
+    environment: str | None = None  # the environment selected for this run (not a file key)
 
 
 SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "schedule": ScheduleConfig, "azure": AzureConfig,
@@ -212,6 +215,7 @@ def load(path: str | None = None) -> ToolConfig:
             except ValueError as exc:
                 raise UsageError(f"config {p}: not valid TOML ({exc})") from None
             cfg = _build(ToolConfig, data, str(p))
+            _check_request_timeout(cfg.request_timeout, str(p))
             cfg.source = str(p)
             return select_environment(cfg, os.environ.get(ENV_VAR))
         if explicit:
@@ -247,6 +251,14 @@ def select_environment(cfg: ToolConfig, name: str | None) -> ToolConfig:
     if env.backup_dir:
         cfg.backup.dir = env.backup_dir
     return cfg
+
+
+MAX_REQUEST_TIMEOUT = 3600.0
+
+
+def _check_request_timeout(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_REQUEST_TIMEOUT:
+        raise UsageError(f"config {where}: request_timeout must be a number of seconds above 0 and at most {MAX_REQUEST_TIMEOUT:g}, not {value!r}")
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
 """The one renderer: every command's result is a dataclass (or a list of them); people get Rich
-tables, scripts get JSON with the same facts. Commands never print their own tables.
+tables, scripts get JSON (or YAML, as kubectl users expect: `-o yaml`) with the same facts.
+Commands never print their own tables.
 
 A result dataclass can steer its table with two optional class attributes:
 - `__table__ = ("field_a", "field_b")`  columns shown for a list of these rows (default: all
@@ -36,10 +37,24 @@ def to_data(value: Any) -> Any:
     return value
 
 
+MACHINE_OUTPUTS = ("json", "yaml")
+
+
+def is_machine(output: str) -> bool:
+    """-o json / -o yaml: stdout carries the one document and nothing else (no extra tables or
+    summary lines, which commands then leave out or send to stderr)."""
+    return output in MACHINE_OUTPUTS
+
+
 def render(result: Any, output: str = "table", title: str | None = None, file=None) -> None:
     out = file or sys.stdout
     if output == "json":
         out.write(json.dumps(to_data(result), indent=2, sort_keys=False) + "\n")
+        return
+    if output == "yaml":
+        from tripgenctl import yamlsafe
+
+        out.write(yamlsafe.dump(to_data(result)))
         return
     console = _console(out)
     if isinstance(result, (list, tuple)):

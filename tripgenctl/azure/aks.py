@@ -81,6 +81,9 @@ class Aks:
         from azure.identity import DefaultAzureCredential
         from azure.mgmt.containerservice import ContainerServiceClient
 
+        from tripgenctl.azure import quiet_sdk_logging
+
+        quiet_sdk_logging()
         self.target = target
         self.poll_interval = poll_interval
         endpoint = target.arm_endpoint or os.environ.get(ARM_ENDPOINT_ENV) or PUBLIC_ARM

@@ -8,7 +8,8 @@ from typing import Iterator
 
 from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
 
-LOGIN_HINT = "run `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or use a managed identity)"
+LOGIN_HINT = ("run `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal, "
+              "or use a managed or workload identity; -v shows what was tried)")
 
 
 class AzureLoginRequired(ConnectionFailed):

@@ -36,6 +36,9 @@ def read_queues(connection_string: str, names: list[str], timeout: float = 30.0)
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
     from azure.servicebus.management import ServiceBusAdministrationClient
 
+    from tripgenctl.azure import quiet_sdk_logging
+
+    quiet_sdk_logging()
     out: list[QueueFacts] = []
     try:
         # SPEC client policy: exponential backoff, 3 tries, 30 s timeout

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from tripgenctl import __version__
-from tripgenctl.cli.common import DEFAULT_NAMESPACE, OUTPUT_FORMATS, GlobalOptions
+from tripgenctl.cli.common import DEFAULT_NAMESPACE, GlobalOptions, fail
 
 # option -> takes a value
 GLOBAL_OPTIONS = {
@@ -93,10 +93,29 @@ class GlobalFirstGroup(TyperGroup):
             parent = sub.make_context(name, [], parent=parent, resilient_parsing=True)
             command = sub
 
+    def resolve_command(self, ctx, args: list[str]):
+        """Also note the full command path ("db backup") for the root callback, which checks
+        -o against what that command can write before anything runs."""
+        name, cmd, rest = super().resolve_command(ctx, args)
+        ctx.meta["tripgenctl.command"] = " ".join([name or "", *_subcommand_path(cmd, rest)]).strip()
+        return name, cmd, rest
+
     def list_commands(self, ctx) -> list[str]:
         """The runbook's order, not alphabetical."""
         known = [c for c in RUNBOOK_ORDER if c in self.commands]
         return known + [c for c in self.commands if c not in known]
+
+
+def _subcommand_path(cmd, args: list[str]) -> list[str]:
+    """The sub-command names under a group that `args` select (options before them skipped)."""
+    path: list[str] = []
+    while isinstance(getattr(cmd, "commands", None), dict):
+        nxt = next((a for a in args if not a.startswith("-")), None)
+        if nxt is None or nxt not in cmd.commands:
+            break
+        path.append(nxt)
+        cmd, args = cmd.commands[nxt], args[args.index(nxt) + 1:]
+    return path
 
 
 app = typer.Typer(
@@ -118,11 +137,13 @@ def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None
     from tripgenctl.config import ENV_VAR, ToolConfig, UnknownEnvironment, load
     from tripgenctl.errors import ToolError
 
+    from tripgenctl.cli.validate import dns_label
+
     if ctx.resilient_parsing or ctx.meta.get(HELP_REQUESTED):
         return ToolConfig(), None
     try:
         try:
-            return load(), None
+            cfg, found = load(), None
         except UnknownEnvironment as unknown:
             os.environ.pop(ENV_VAR, None)
             cfg = load()
@@ -131,7 +152,8 @@ def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None
             found = find_copy(cfg, unknown.name, kubeconfig, context)
             if found is None:
                 raise unknown from None
-            return cfg, found
+        dns_label(cfg.namespace, "namespace (config)")
+        return cfg, found
     except ToolError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(exc.exit_code)
@@ -151,12 +173,24 @@ def root(
     namespace: Optional[str] = typer.Option(None, "-n", "--namespace", help=f"Namespace of the environment (default from config: {DEFAULT_NAMESPACE})."),
     config: Optional[str] = typer.Option(None, "--config", help="Config file (TOML; default ./tripgenctl.toml, then ~/.config/tripgenctl/config.toml)."),
     env: Optional[str] = typer.Option(None, "--env", help="A named environment of the config (its environments.NAME table): its context, namespace, profile and guard."),
-    output: str = typer.Option("table", "-o", "--output", help="Output format: table or json (doctor: junit)."),
+    output: str = typer.Option("table", "-o", "--output", help="Output format: table, json or yaml (doctor also: junit)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (never secret values)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
 ) -> None:
-    if output not in OUTPUT_FORMATS + ("junit",):
-        raise typer.BadParameter(f"must be one of {', '.join(OUTPUT_FORMATS)}", param_hint="--output")
+    from tripgenctl.cli import validate
+    from tripgenctl.errors import ToolError
+
+    try:  # input checked before any call: one line, exit 2
+        validate.output(output, ctx.meta.get("tripgenctl.command"))
+        if config:
+            validate.file_path(config, "--config")
+        if namespace is not None:
+            validate.dns_label(namespace, "namespace")
+    except ToolError as exc:
+        fail(exc.message, exc.exit_code)
+    import tripgenctl.azure  # the package only (no SDK): how much of the SDKs' logging -v lets through
+
+    tripgenctl.azure.set_verbosity(verbose)
     if config:
         os.environ["TRIPGENCTL_CONFIG"] = config  # every load() in this process (and its children) reads it
     if env:

@@ -70,13 +70,13 @@ def register(app: typer.Typer) -> None:
         """Check the database through a port-forward to postgresql-0: tables, SPEC row counts, named
         users and their trips, foreign-key orphans, ratings 1-5, coordinates in bounds, 12 months."""
         from tripgenctl.ops import data as ops
-        from tripgenctl.render import render
+        from tripgenctl.render import is_machine, render
 
         opts = options(ctx)
         report = ops.validate(opts.kube())
         render(report, opts.output)
         if not report.ok:
-            if opts.output != "json":
+            if not is_machine(opts.output):
                 print(f"error: {report.message}", file=sys.stderr)
             raise typer.Exit(1)
 
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.config import load
         from tripgenctl.ops import data as ops
         from tripgenctl.ops import guard
-        from tripgenctl.render import render
+        from tripgenctl.render import is_machine, render
 
         cfg = load()
         opts = options(ctx)
@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         result = ops.reset(kube, take_backup=not no_backup, backup_dir=Path(backup_dir) if backup_dir else None,
                            profile=profile or cfg.profile, timeout=timeout, sql_path=sql_dir, on_update=_progress(opts.output))
         render(result, opts.output)
-        if result.init is not None and opts.output != "json":
+        if result.init is not None and not is_machine(opts.output):
             render(result.init, opts.output)
         if not result.ok:
             _show_failure(result.init)

@@ -48,6 +48,9 @@ def register(app: typer.Typer) -> None:
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
         from tripgenctl.ops import backup
+        from tripgenctl.cli.validate import file_path
+
+        file_path(file, "backup file")
 
         result = backup.verify(file)
         report(result, options(ctx).output)
@@ -99,8 +102,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction."""
         from tripgenctl.cli.progress import byte_progress
+        from tripgenctl.cli.validate import file_path
         from tripgenctl.ops import backup
         from tripgenctl.render import render
+
+        file_path(file, "backup file")  # before any call: a directory is not a backup
 
         from tripgenctl.config import load
         from tripgenctl.ops import guard

@@ -81,12 +81,12 @@ def register(app: typer.Typer) -> None:
         """Manifests vs live objects, field by field; exit 1 when they differ (as kubectl diff)."""
         from tripgenctl.config import load
         from tripgenctl.ops import diff
-        from tripgenctl.render import render
+        from tripgenctl.render import is_machine, render
 
         opts = options(ctx)
         result = diff.diff(opts.kube(), opts.namespace, profile or load().profile)
         render(result, opts.output)
-        if opts.output != "json":
+        if not is_machine(opts.output):
             summary = "no differences" if result.same else f"{len(result.differing)} object(s) differ, {len(result.missing)} missing"
             if result.missing:
                 summary += f" (not in the cluster: {', '.join(result.missing)})"

@@ -31,10 +31,10 @@ def register(app: typer.Typer) -> None:
             from tripgenctl.ops.doctor.junit import to_junit
 
             typer.echo(to_junit(report, fail_on), nl=False)
-        elif opts.output == "json":
+        elif opts.output in ("json", "yaml"):
             from tripgenctl.render import render
 
-            render(report, "json")
+            render(report, opts.output)
         else:
             _print_report(report)
         raise typer.Exit(report.exit_code(fail_on))

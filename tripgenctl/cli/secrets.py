@@ -28,8 +28,10 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops import secrets as ops
         from tripgenctl.render import render
 
+        from tripgenctl.cli.validate import file_path
+
         opts = options(ctx)
-        values = ops.sources(env_file)
+        values = ops.sources(file_path(env_file, "--env-file"))
         result = ops.init(opts.kube(), opts.namespace, values, force=force, dry_run=dry_run)
         render(result, opts.output)
 

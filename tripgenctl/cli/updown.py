@@ -23,7 +23,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     from dataclasses import replace
 
     from tripgenctl.ops import updown
-    from tripgenctl.render import render
+    from tripgenctl.render import is_machine, render
 
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
@@ -35,7 +35,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
                              log_format=log_format, notify_url=notify_url, cluster=cluster)
 
     def show_result(result) -> None:
-        if log_format != "json" or opts.output == "json":  # JSON log lines already carry it, unless -o json asks for stdout
+        if log_format != "json" or is_machine(opts.output):  # JSON log lines already carry it, unless -o json/yaml asks for stdout
             render(result, opts.output)
 
     outcome = updown.run(

@@ -24,12 +24,18 @@ def register(app: typer.Typer) -> None:
         log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json."),
     ) -> None:
         """Bring the environment up now and record "awake until" on the namespace: the scheduled
-        `down` skips (and logs why) until then. `tripgenctl status` shows it."""
+        `down` skips (and logs why) until then (at most 30 days ahead). `tripgenctl status` shows it."""
+        from datetime import datetime, timezone
+
+        from tripgenctl.cli import validate
         from tripgenctl.cli.updown import execute
         from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import schedule
 
+        # checked before any call: a bad duration must not half-run (record nothing, scale nothing)
+        span = validate.duration(for_, "--for", validate.MAX_WAKE) if for_ and not until and not cancel and ":" not in for_ else None
+        validate.seconds(timeout, "--timeout")
         cfg = load()
         opts = options(ctx)
         if cancel:
@@ -37,7 +43,7 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--cancel takes no --for / --until")
             typer.echo(schedule.record_wake(opts.kube(), cfg, None).message)
             return
-        when = schedule.wake_until(cfg, for_, until)
+        when = datetime.now(timezone.utc) + span if span is not None else schedule.wake_until(cfg, for_, until)
         # recorded BEFORE the bring-up: a nightly job starting meanwhile already sees it
         result = schedule.record_wake(opts.kube(), cfg, when)
         typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})", err=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
+from tripgenctl.kube.errors import UNAUTHORIZED, classify, is_timeout, raise_for_status, short, timeout_error
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -27,6 +28,7 @@ class Kube:
     context_name: str
     server: str
     calls: list[str] = field(default_factory=list)  # "METHOD path" of every request (benchmarks)
+    request_timeout: float | None = None  # connect + read deadline of every request but watches (seconds)
 
     @cached_property
     def core(self):
@@ -103,9 +105,9 @@ class Kube:
                 body = raw.decode(errors="replace")
             return resp.status, body
 
-        status, body = call(go, what=f"GET {path}")
+        status, body = call(go, f"GET {path}", self.server, self.request_timeout)
         if status == 401:
-            raise ConnectionFailed("unauthorized (401): the credentials in the kubeconfig were rejected")
+            raise ConnectionFailed(UNAUTHORIZED)
         return status, body
 
     def list_json(self, path: str) -> list[dict]:
@@ -117,7 +119,7 @@ class Kube:
 
     def ping(self) -> str:
         """The server's gitVersion; a ConnectionFailed when it cannot be reached."""
-        return call(lambda: self.version.get_code().git_version, what="the API server")
+        return call(lambda: self.version.get_code().git_version, f"the API server {self.server}", self.server, self.request_timeout)
 
     # ---- generic objects (deploy, diff, secrets): plain dicts, any kind ------------------
     def resource_path(self, api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
@@ -157,9 +159,9 @@ class Kube:
             except ValueError:
                 return resp.status, raw.decode(errors="replace")
 
-        status, answer = call(go, what=what or f"{method} {path}")
+        status, answer = call(go, what or f"{method} {path}", self.server, self.request_timeout)
         if status == 401:
-            raise ConnectionFailed("unauthorized (401): the credentials in the kubeconfig were rejected")
+            raise ConnectionFailed(UNAUTHORIZED)
         return status, answer
 
     def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
@@ -228,7 +230,7 @@ class Kube:
         except ToolError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken watch is one line like any transport error
-            raise classify(exc, f"watch {path}") from None
+            raise classify(exc, f"watch {path}", self.server, timeout_seconds + 10) from None
         finally:
             raw.release_conn()
 
@@ -298,41 +300,18 @@ class Kube:
 
 
 def _raise_for(status: int, body: Any, what: str) -> None:
-    """HTTP errors of request_json as one-line ToolErrors carrying the API's own message."""
-    if 200 <= status < 300:
-        return
-    message = body.get("message") if isinstance(body, dict) else str(body or "")[:300]
-    if status == 403:
-        raise ToolError(f"{what}: forbidden (403): {message}", 1)
-    raise ToolError(f"{what}: {status} {message}", 1)
+    """HTTP errors of request_json as the door's typed one-line errors (kube/errors.py)."""
+    raise_for_status(status, body, what)
 
 
-def call(fn: Callable[[], Any], what: str = "the cluster") -> Any:
+def call(fn: Callable[[], Any], what: str = "the cluster", server: str = "", seconds: float | None = None) -> Any:
     """Run one SDK call, translating transport and auth failures into one-line errors."""
     try:
         return fn()
     except ToolError:
         raise
     except Exception as exc:  # noqa: BLE001 - classified below
-        raise classify(exc, what) from None
-
-
-def classify(exc: Exception, what: str) -> ToolError:
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError as Urllib3Error
-
-    if isinstance(exc, ApiException):
-        if exc.status in (401,):
-            return ConnectionFailed(f"{what}: unauthorized (401): the credentials in the kubeconfig were rejected")
-        if exc.status == 403:
-            return ToolError(f"{what}: forbidden (403): {api_message(exc)}", 1)
-        if exc.status == 0 or exc.status is None:
-            return ConnectionFailed(f"cannot reach {what}: {exc.reason}")
-        return ToolError(f"{what}: {api_message(exc)}", 1)
-    if isinstance(exc, (Urllib3Error, OSError, ConnectionError)):
-        reason = getattr(exc, "reason", None) or exc
-        return ConnectionFailed(f"cannot reach {what}: {short(reason)}")
-    return ToolError(f"{what}: {type(exc).__name__}: {short(exc)}", 1)
+        raise classify(exc, what, server, seconds) from None
 
 
 def api_message(exc: Any) -> str:
@@ -345,17 +324,21 @@ def api_message(exc: Any) -> str:
         return f"{exc.status} {exc.reason}"
 
 
-def short(value: Any) -> str:
-    text = str(value).splitlines()[0] if str(value) else repr(value)
-    return text[:300]
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None) -> Kube:
+def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,
+            request_timeout: float | None = None) -> Kube:
     """Load a configuration like kubectl: explicit file, KUBECONFIG (colon-separated, merged),
-    ~/.kube/config, else the in-cluster service account."""
+    ~/.kube/config, else the in-cluster service account. Every request made through the Kube
+    has a connect + read deadline of `request_timeout` seconds (default: the config's
+    request_timeout); watches pass their own."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
+    from tripgenctl.kube import kubeconfig as kubeconfigs
+
+    seconds = request_timeout if request_timeout is not None else _configured_timeout()
     paths = kubeconfig or os.environ.get("KUBECONFIG")
     default = Path.home() / ".kube" / "config"
     use_in_cluster = not paths and not default.exists() and IN_CLUSTER_TOKEN.exists()
@@ -366,19 +349,21 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
             ctx_name = "in-cluster"
             ns_default = IN_CLUSTER_TOKEN.with_name("namespace").read_text().strip() if IN_CLUSTER_TOKEN.with_name("namespace").exists() else None
         else:
-            files = [p for p in (paths.split(os.pathsep) if paths else [str(default)]) if p]
+            files = kubeconfigs.split_paths(paths) if paths else [str(default)]
             existing = [p for p in files if Path(p).exists()]
             if not existing:
                 raise UsageError(f"no kubeconfig found at {', '.join(files)} (set --kubeconfig or KUBECONFIG)")
-            loader_file = existing[0] if len(existing) == 1 else None
-            if loader_file:
-                contexts, active = config.list_kube_config_contexts(config_file=loader_file)
+            for p in existing:
+                if Path(p).is_dir():
+                    raise UsageError(f"kubeconfig {p} is a directory, not a file")
+            if len(existing) == 1:
+                contexts, active = config.list_kube_config_contexts(config_file=existing[0])
                 chosen = _pick_context(contexts, active, context)
-                config.load_kube_config(config_file=loader_file, context=chosen["name"], client_configuration=configuration)
+                config.load_kube_config(config_file=existing[0], context=chosen["name"], client_configuration=configuration)
             else:
-                merged = _merge_kubeconfigs(existing)
-                loader = config.kube_config.KubeConfigLoader(config_dict=merged, active_context=context)
-                chosen = {"name": loader.current_context["name"], "context": loader.current_context["context"].value}
+                merged = kubeconfigs.merge_files(existing)
+                chosen = kubeconfigs.find_context(merged, context)
+                loader = config.kube_config.KubeConfigLoader(config_dict=merged, active_context=chosen["name"])
                 loader.load_and_set(configuration)
             ctx_name = chosen["name"]
             ns_default = (chosen.get("context") or {}).get("namespace")
@@ -388,11 +373,18 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
         raise UsageError(f"bad kubeconfig: {short(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - yaml errors and friends
         raise UsageError(f"bad kubeconfig: {type(exc).__name__}: {short(exc)}") from None
-    configuration.retries = 1
+    configuration.retries = _retries()
     api_client = client.ApiClient(configuration)
-    kube = Kube(api_client=api_client, namespace=namespace or ns_default or "tripgen-dev", context_name=ctx_name, server=configuration.host)
-    _count_calls(api_client, kube.calls)
+    kube = Kube(api_client=api_client, namespace=namespace or ns_default or "tripgen-dev", context_name=ctx_name, server=configuration.host,
+                request_timeout=seconds)
+    _instrument(api_client, kube.calls, kube.server, seconds)
     return kube
+
+
+def _configured_timeout() -> float:
+    from tripgenctl.config import load
+
+    return load().request_timeout
 
 
 def _pick_context(contexts, active, wanted):
@@ -406,31 +398,50 @@ def _pick_context(contexts, active, wanted):
     return active
 
 
-def _merge_kubeconfigs(paths: list[str]) -> dict:
-    """KUBECONFIG=a:b merges lists by name, first file wins (kubectl's rule)."""
-    import yaml
+def _retries():
+    """One retry, as before (a pooled keep-alive connection the server closed), but never of a
+    timeout: the request deadline is the whole budget, not one attempt's."""
+    from urllib3.exceptions import MaxRetryError
+    from urllib3.util.retry import Retry
 
-    merged: dict = {"clusters": [], "users": [], "contexts": []}
-    seen: dict[str, set] = {k: set() for k in merged}
-    for p in paths:
-        data = yaml.safe_load(Path(p).read_text()) or {}
-        for k in merged:
-            for item in data.get(k) or []:
-                if item.get("name") not in seen[k]:
-                    seen[k].add(item.get("name"))
-                    merged[k].append(item)
-        if "current-context" not in merged and data.get("current-context"):
-            merged["current-context"] = data["current-context"]
-    return merged
+    from tripgenctl.kube.errors import is_timeout
+
+    class NoRetryOnTimeout(Retry):
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            if error is not None and is_timeout(error):
+                raise MaxRetryError(_pool, url, error) from error
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return NoRetryOnTimeout(total=1, status=0, redirect=0)
 
 
-def _count_calls(api_client, sink: list[str]) -> None:
-    """Record each request made through this client (constant-call-count benchmarks)."""
+def _is_watch(url: str) -> bool:
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return any(part in ("watch=1", "watch=true", "watch=True", "follow=true", "follow=True") for part in query.split("&"))
+
+
+def _instrument(api_client, sink: list[str], server: str, seconds: float | None) -> None:
+    """Every request made through this client: recorded as "METHOD /path" (constant-call-count
+    benchmarks), given the connect + read deadline unless the caller set its own (watches,
+    follows), and a timeout turned into the one-line Timeout naming the server."""
     rest = api_client.rest_client
     original = rest.request
 
     def request(method, url, *args, **kwargs):
-        sink.append(f"{method} /{url.split('?', 1)[0].split('://', 1)[-1].split('/', 1)[-1]}")
-        return original(method, url, *args, **kwargs)
+        path = "/" + url.split("?", 1)[0].split("://", 1)[-1].split("/", 1)[-1]
+        sink.append(f"{method} {path}")
+        given = kwargs.get("_request_timeout") if len(args) < 4 else args[3]
+        if given is None and seconds and not _is_watch(url):
+            kwargs["_request_timeout"] = (seconds, seconds)
+            given = seconds
+        try:
+            return original(method, url, *args, **kwargs)
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - only timeouts are translated here; the rest is call()'s
+            if is_timeout(exc):
+                read = given[1] if isinstance(given, tuple) else given
+                raise timeout_error(server, f"{method} {path}", read) from None
+            raise
 
     rest.request = request

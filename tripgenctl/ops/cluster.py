@@ -180,6 +180,8 @@ def cluster_start(target, wait: bool = True, on_progress: Callable[[Progress], N
                   poll_interval: float | None = None) -> ClusterActionResult:
     """Pre-check, start, then (when waiting) merge fresh credentials — the API server address
     may have changed — and wait until the API server answers."""
+    if wait:
+        credentials_path(kubeconfig_file)
     aks = _door(target, poll_interval)
     try:
         status = _status_of(target, aks.get())
@@ -214,15 +216,19 @@ def wait_for_api(kubeconfig_file: str, context: str, timeout: float) -> str:
     """Poll /version until it answers: right after a start the control plane may still refuse
     connections for a while, and there is nothing to watch before it answers."""
     from tripgenctl.errors import ConnectionFailed
-    from tripgenctl.kube.client import connect
+    from tripgenctl.kube.client import DEFAULT_REQUEST_TIMEOUT, connect
+    from tripgenctl.kube.errors import Timeout
 
     deadline = time.monotonic() + timeout
     delay = 0.2
     last = "no answer"
     while True:
+        # each try's own deadline fits in what is left of --api-timeout (a server that accepts and
+        # never answers must not keep us past it)
+        per_try = max(1.0, min(DEFAULT_REQUEST_TIMEOUT, deadline - time.monotonic()))
         try:
-            return connect(kubeconfig=kubeconfig_file, context=context).ping()
-        except ConnectionFailed as exc:
+            return connect(kubeconfig=kubeconfig_file, context=context, request_timeout=per_try).ping()
+        except (ConnectionFailed, Timeout) as exc:
             last = exc.message
         if time.monotonic() + delay > deadline:
             raise ConnectionFailed(f"the API server of context {context} did not answer within {int(timeout)} s: {last}")
@@ -273,27 +279,40 @@ def merge_kubeconfig(existing: dict | None, new: dict) -> tuple[dict, list[str]]
     return merged, replaced
 
 
+def credentials_path(file: str | None) -> Path:
+    """Where credentials go, checked before Azure is asked anything (a directory is refused:
+    otherwise a start would run for minutes and then fail to write)."""
+    path = default_kubeconfig_path(file)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a kubeconfig file (use --file FILE)")
+    return path
+
+
 def _merge_credentials(aks, target, file: str | None) -> CredentialsResult:
+    """Merge Azure's kubeconfig into the file. Read as strings and written with the quoting
+    kubectl needs (yamlsafe): `user: "y"` must not come back as `user: y`, a boolean to kubectl."""
     import yaml
 
+    from tripgenctl import yamlsafe
+
+    path = credentials_path(file)
     raw = aks.user_kubeconfig()
     try:
-        new = yaml.safe_load(raw)
+        new = yamlsafe.load(raw)
     except yaml.YAMLError:
         raise ToolError(f"the kubeconfig Azure returned for {target.cluster_name} is not valid YAML") from None
     if not isinstance(new, dict) or not new.get("contexts"):
         raise ToolError(f"the kubeconfig Azure returned for {target.cluster_name} has no context")
-    path = default_kubeconfig_path(file)
     existing = None
     if path.exists():
         try:
-            existing = yaml.safe_load(path.read_text()) or {}
+            existing = yamlsafe.load(path.read_text()) or {}
         except yaml.YAMLError:
             raise UsageError(f"{path} is not valid YAML; not touching it (use --file to write elsewhere)") from None
         if not isinstance(existing, dict):
             raise UsageError(f"{path} is not a kubeconfig; not touching it (use --file to write elsewhere)")
     merged, replaced = merge_kubeconfig(existing, new)
-    _write_private(path, yaml.safe_dump(merged, default_flow_style=False, sort_keys=False))
+    _write_private(path, yamlsafe.dump(merged))
     context = new.get("current-context") or new["contexts"][0]["name"]
     ctx = next((c for c in new["contexts"] if c.get("name") == context), new["contexts"][0])
     cluster_name = (ctx.get("context") or {}).get("cluster")
@@ -317,6 +336,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def cluster_credentials(target, file: str | None = None) -> CredentialsResult:
+    credentials_path(file)
     aks = _door(target)
     try:
         return _merge_credentials(aks, target, file)

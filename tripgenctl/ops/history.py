@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube.errors import Conflict
 from tripgenctl.timestamps import parse_time
 
 CONFIGMAP = "tripgenctl-history"
@@ -84,9 +85,8 @@ def append(kube, namespace: str, entry: Entry, keep_months: int = 13, now: datet
         try:
             kube.replace_object(cm)
             return
-        except ToolError as exc:
-            if " 409 " not in f" {exc.message} ":
-                raise
+        except Conflict:
+            continue  # a concurrent writer: read again
     raise ToolError(f"configmap/{CONFIGMAP}: gave up after {WRITE_ATTEMPTS} concurrent updates", 1)
 
 
