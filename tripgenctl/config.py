@@ -49,6 +49,25 @@ class BackupConfig:
 
 
 @dataclass
+class TimeoutsConfig:
+    """Deadlines (seconds) for every wait on the environment's servers: how long a PostgreSQL
+    lock may be waited for (pg_dump --lock-wait-timeout, lock_timeout and the restore watchdog),
+    how long one SQL statement may run, a small exec command (psql query, version), and one
+    redis-cli command. All must be numbers > 0: a wait without a deadline is what hangs."""
+
+    lock_wait: float = 30.0
+    statement: float = 900.0
+    exec: float = 120.0
+    redis: float = 10.0
+
+    def _validate(self, where: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
+                raise UsageError(f"config {where}: {f.name} must be a number of seconds above 0 and at most 86400, not {value!r}")
+
+
+@dataclass
 class ScheduleConfig:
     timezone: str = "Asia/Seoul"
     down_time: str = "20:00"
@@ -78,12 +97,13 @@ class ToolConfig:
     resources: dict[str, dict] = field(default_factory=dict)  # container name -> {requests: {...}, limits: {...}}
     thresholds: Thresholds = field(default_factory=Thresholds)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     source: str | None = None  # the file it was read from
 
 
-SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "schedule": ScheduleConfig, "azure": AzureConfig}
+SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "timeouts": TimeoutsConfig, "schedule": ScheduleConfig, "azure": AzureConfig}
 
 
 def candidates() -> list[Path]:
@@ -105,7 +125,10 @@ def _build(cls, data: dict[str, Any], where: str):
             raise UsageError(f"config {where}: unknown key {key!r}")
         sub = SECTIONS.get(name) if cls is ToolConfig else None
         kwargs[name] = _build(sub, value, f"{where} [{key}]") if sub else value
-    return cls(**kwargs)
+    obj = cls(**kwargs)
+    if hasattr(obj, "_validate"):
+        obj._validate(where)
+    return obj
 
 
 def _toml_loads(text: str) -> dict:
