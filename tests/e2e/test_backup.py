@@ -587,6 +587,8 @@ def test_list_shows_verified_state(tmp_path):
         ("e.sql", "metadata unreadable"), ("d.dump.partial", "incomplete: left by an interrupted backup (db prune removes it)")]
     assert rows[0]["database"] == "tripgen" and rows[0]["size"] == (tmp_path / "a.sql").stat().st_size
     assert offline("list", "--backup-dir", str(tmp_path / "none"), "-o", "json").stdout.strip() == "[]"
+    directory = offline("verify", str(tmp_path))
+    assert directory.returncode == 2 and f"{tmp_path} is a directory, not a backup file" in one_error_line(directory)
     missing = offline("verify", str(tmp_path / "nope.dump"))
     assert missing.returncode == 2 and "nope.dump does not exist" in one_error_line(missing)
     unreadable = offline("verify", str(tmp_path / "e.sql"))

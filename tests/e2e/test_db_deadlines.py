@@ -129,6 +129,25 @@ def test_restore_blocked_by_an_application_transaction_stops_in_time_and_rolls_b
     assert psql(sandbox, pg, "SELECT count(*) FROM users") == "500"
 
 
+def test_backup_against_a_frozen_postgresql_has_a_deadline(sandbox, pg, tmp_path):
+    """The exec waits have deadlines too: with PostgreSQL frozen (it accepts connections and
+    never answers) `db backup` ends within [timeouts] exec with one line and no file."""
+    state = ["--state-dir", str(sandbox.state_dir)]
+    assert cli(sandbox, "sandbox", "fault", "freeze", "postgresql-0", "-n", pg, *state).returncode == 0
+    try:
+        started = time.monotonic()
+        r = cli(sandbox, "db", "backup", "-n", pg, "--backup-dir", str(tmp_path / "b"), env=config(tmp_path, exec=5, lock_wait=2), timeout=60)
+        took = time.monotonic() - started
+    finally:
+        assert cli(sandbox, "sandbox", "fault", "freeze", "postgresql-0", "-n", pg, "--thaw", *state).returncode == 0
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_error_line(r)
+    assert re.fullmatch(r"error: psql in pod postgresql-0: no result within \d+s \(the pod may be frozen or overloaded\)", line), line
+    assert took < 7 + 20, f"took {took:.1f}s"
+    assert not (tmp_path / "b").exists() or not list((tmp_path / "b").iterdir())
+    assert psql(sandbox, pg, "SELECT count(*) FROM users") == "500"  # thawed, it answers again
+
+
 def test_cache_flush_against_a_frozen_redis_has_a_deadline(sandbox, namespace, tmp_path):
     secrets_init(sandbox, namespace)
     deploy_stateful(sandbox, namespace, "redis")

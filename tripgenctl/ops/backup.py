@@ -255,7 +255,8 @@ def backup(
     if final.exists() and name and not unique:
         raise UsageError(f"{final} already exists")
     n = 1
-    while final.exists() or metadata_path(final).exists():  # two backups in one second
+    # two backups in one second (a running one holds its .partial)
+    while final.exists() or metadata_path(final).exists() or in_use(final.with_name(final.name + ".partial")):
         final = backup_dir / f"{base}-{n}{suffix}"
         n += 1
     partial = final.with_name(final.name + ".partial")

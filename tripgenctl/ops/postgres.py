@@ -76,6 +76,9 @@ def limits():
     return load().timeouts
 
 
+CONNECT_TIMEOUT = 10  # seconds for libpq to connect (a frozen server accepts and never answers)
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -83,7 +86,8 @@ def _ms(seconds: float) -> int:
 def session_env(app: str, lock_wait: float, statement: float) -> str:
     """Shell exports giving every libpq client of the script our application_name (so the
     watchdog finds our sessions) and the server-side deadlines. Only digits and [a-z0-9-]."""
-    return f"export PGAPPNAME='{app}' PGOPTIONS='-c lock_timeout={_ms(lock_wait)} -c statement_timeout={_ms(statement)}'; "
+    return (f"export PGAPPNAME='{app}' PGCONNECT_TIMEOUT={CONNECT_TIMEOUT} "
+            f"PGOPTIONS='-c lock_timeout={_ms(lock_wait)} -c statement_timeout={_ms(statement)}'; ")
 
 
 def application_name(action: str) -> str:
