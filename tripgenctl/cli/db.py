@@ -94,9 +94,9 @@ def register(app: typer.Typer) -> None:
     @terminable
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
-        from tripgenctl.ops import backup
+        from tripgenctl.ops import catalog
 
-        result = backup.verify(file)
+        result = catalog.verify(file)
         report(result, options(ctx).output)
 
     @db.command("list")
@@ -110,10 +110,10 @@ def register(app: typer.Typer) -> None:
         """Backups with time, size, database and state: "verified <time>" only for what --check
         re-hashed now, otherwise "sha256 recorded, not re-checked"; `.partial` files of
         interrupted runs show as incomplete."""
-        from tripgenctl.ops import backup
+        from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
-        render(backup.list_backups(_dir(backup_dir), check=check), options(ctx).output, title="Backups")
+        render(catalog.list_backups(_dir(backup_dir), check=check), options(ctx).output, title="Backups")
 
     @db.command("prune")
     @handle_errors
@@ -129,14 +129,14 @@ def register(app: typer.Typer) -> None:
         """Delete old backups and the `.partial` files of interrupted runs; never the newest
         intact backup. Every file's action and reason is shown."""
         from tripgenctl.config import load
-        from tripgenctl.ops import backup
+        from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
         days = keep_days if keep_days is not None else load().backup.keep_days
-        plan = backup.prune(_dir(backup_dir), days, keep_last, dry_run=True)
+        plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)
-            plan = backup.prune(_dir(backup_dir), days, keep_last, dry_run=False)
+            plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=False)
         render(plan, options(ctx).output)
 
     @db.command("restore")
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
         the database that the backup lacks are reported (and with --drop-extra removed)."""
         from tripgenctl.cli.progress import byte_progress
-        from tripgenctl.ops import backup
+        from tripgenctl.ops import restore
         from tripgenctl.render import render
 
         from tripgenctl.config import load
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
         kube = opts.kube()
         guard.require_expected(kube, load(), "restore", yes=yes)
         with byte_progress("restore", total=file.stat().st_size if file.exists() else None) as progress:
-            result = backup.restore(
+            result = restore.restore(
                 kube, file, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
                 confirm=lambda q: confirm(q, yes), allow_other_target=yes, progress=progress,
                 drop_extra=drop_extra, allow_unverified=allow_unverified,
