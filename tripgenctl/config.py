@@ -51,6 +51,25 @@ class BackupConfig:
 
 
 @dataclass
+class TimeoutsConfig:
+    """Deadlines (seconds) for every wait on the environment's servers: how long a PostgreSQL
+    lock may be waited for (pg_dump --lock-wait-timeout, lock_timeout and the restore watchdog),
+    how long one SQL statement may run, a small exec command (psql query, version), and one
+    redis-cli command. All must be numbers > 0: a wait without a deadline is what hangs."""
+
+    lock_wait: float = 30.0
+    statement: float = 900.0
+    exec: float = 120.0
+    redis: float = 10.0
+
+    def _validate(self, where: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
+                raise UsageError(f"config {where}: {f.name} must be a number of seconds above 0 and at most 86400, not {value!r}")
+
+
+@dataclass
 class ScheduleConfig:
     timezone: str = "Asia/Seoul"
     down_time: str = "20:00"
@@ -112,6 +131,7 @@ class ToolConfig:
     resources: dict[str, dict] = field(default_factory=dict)  # container name -> {requests: {...}, limits: {...}}
     thresholds: Thresholds = field(default_factory=Thresholds)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     cost: CostConfig = field(default_factory=CostConfig)
@@ -124,8 +144,8 @@ class ToolConfig:
     environment: str | None = None  # the environment selected for this run (not a file key)
 
 
-SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "schedule": ScheduleConfig, "azure": AzureConfig,
-            "cost": CostConfig}
+SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "timeouts": TimeoutsConfig,
+            "schedule": ScheduleConfig, "azure": AzureConfig, "cost": CostConfig}
 
 
 def candidates() -> list[Path]:
@@ -159,7 +179,10 @@ def _build(cls, data: dict[str, Any], where: str):
         if expected:
             raise UsageError(f"config {where}: {key} must be {expected}, got {_shown(value)}")
         kwargs[name] = float(value) if hints[name] is float else value
-    return cls(**kwargs)
+    obj = cls(**kwargs)
+    if hasattr(obj, "_validate"):
+        obj._validate(where)
+    return obj
 
 
 _NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "a list"}

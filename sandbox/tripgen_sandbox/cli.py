@@ -121,6 +121,39 @@ def register(app: typer.Typer, host) -> None:
         control.set_fault(_state(state_dir), "disk", current)
         typer.echo(f"pvc {namespace}/{pvc}: reported {used_percent:.0f}% used")
 
+    @fault.command("freeze")
+    @handle_errors
+    def freeze(
+        ctx: typer.Context,
+        pod: str,
+        thaw: bool = typer.Option(False, "--thaw", help="Let the processes run again (SIGCONT)."),
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+    ) -> None:
+        """Freeze every process of a pod's containers (SIGSTOP) until --thaw (SIGCONT): the
+        server keeps its sockets and answers nothing, like a hung Redis or PostgreSQL. The pod's
+        namespace is the global -n/--namespace."""
+        import urllib.error
+
+        from tripgenctl.errors import UsageError
+        from tripgen_sandbox import control
+
+        state = _state(state_dir)
+        namespace = options(ctx).namespace
+        try:
+            control.api_request(state, f"/api/v1/namespaces/{namespace}/pods/{pod}")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise UsageError(f"pod {namespace}/{pod} not found") from None
+            raise
+        current = control.api_request(state, "/sandbox/faults").get("freeze") or {}
+        key = f"{namespace}/{pod}"
+        if thaw:
+            current.pop(key, None)
+        else:
+            current[key] = True
+        control.set_fault(state, "freeze", current or None)
+        typer.echo(f"pod {key}: {'thawed (SIGCONT)' if thaw else 'frozen (SIGSTOP)'}")
+
     @fault.command("set")
     @handle_errors
     def set_raw(

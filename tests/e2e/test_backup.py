@@ -143,7 +143,8 @@ def test_backup_damage_restore_round_trip(sandbox, env, tmp_path, fmt):
     assert result["counts_match"] is True and result["mismatches"] == {} and result["target_namespace"] == env
     assert snapshot(sandbox, env) == before  # identical counts AND content (and the sequence)
 
-    # the automatic safety backup holds the damaged state, and is listed as verified
+    # the automatic safety backup holds the damaged state; listed with its sha256 recorded, and
+    # called verified only when `--check` re-hashed it
     safety = tmp_path / result["safety_backup"]
     assert safety.name.startswith("pre-restore-") and safety.exists()
     assert json.loads(Path(f"{safety}.json").read_text())["table_counts"] == counts(damaged)
@@ -151,11 +152,15 @@ def test_backup_damage_restore_round_trip(sandbox, env, tmp_path, fmt):
     assert listed.returncode == 0, listed.stderr
     rows = {e["file"]: e for e in json.loads(listed.stdout)}
     assert set(rows) == {path.name, safety.name}
-    assert rows[path.name]["verified"] == rows[safety.name]["verified"] == "verified"
+    assert rows[path.name]["verified"] == rows[safety.name]["verified"] == "sha256 recorded, not re-checked"
+    assert rows[path.name]["state"] == rows[safety.name]["state"] == "recorded"
     assert rows[path.name]["kind"] == "backup" and rows[safety.name]["kind"] == "safety"
     assert rows[path.name]["size"] == meta["size"] and rows[path.name]["database"] == "tripgen" and rows[path.name]["namespace"] == env
     table = db(sandbox, env, "list", "--backup-dir", str(tmp_path))
-    assert table.returncode == 0 and path.name in table.stdout and "verified" in table.stdout
+    assert table.returncode == 0 and path.name in table.stdout and "sha256 recorded, not re-checked" in table.stdout
+    assert not re.search(r"\bverified\b", table.stdout), table.stdout
+    checked = json.loads(db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check", "-o", "json").stdout)
+    assert all(e["state"] == "verified" and e["verified"] == f"verified {e['checked_at']}" for e in checked), checked
 
     password = secret(sandbox, env, "postgresql-secret")
     assert password not in r.stdout + r.stderr + listed.stdout + Path(f"{path}.json").read_text()
@@ -218,7 +223,8 @@ def test_disk_full_half_way_leaves_no_file(sandbox, env, tmp_path):
     assert files(tmp_path) == []
 
 
-def test_sigint_half_way_leaves_no_file_and_one_line(sandbox, env, tmp_path):
+def interrupt_half_way(sandbox, env: str, tmp_path: Path, sig: int) -> tuple[subprocess.Popen, str, str]:
+    """Start `db backup`, wait until bytes of the dump have arrived, then send `sig`."""
     partial = tmp_path / "interrupted.dump.partial"
     proc = subprocess.Popen([sys.executable, "-m", "tripgenctl", "db", "backup", "-n", env, "--backup-dir", str(tmp_path), "--name", "interrupted"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=sandbox.env(), text=True)
@@ -233,19 +239,49 @@ def test_sigint_half_way_leaves_no_file_and_one_line(sandbox, env, tmp_path):
             assert proc.poll() is None, f"backup ended before it could be interrupted: {proc.communicate()}"
             assert time.monotonic() < deadline, "no .partial file grew within 60 s"
             time.sleep(0.005)
-        # freeze it where it is, make sure it is still half-way, then Ctrl-C
+        # freeze it where it is, make sure it is still half-way, then the signal
         proc.send_signal(signal.SIGSTOP)
         assert partial.exists() and not (tmp_path / "interrupted.dump").exists(), "the backup finished before the signal"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.send_signal(signal.SIGCONT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    return proc, out, err
+
+
+def test_sigint_half_way_leaves_no_file_and_one_line(sandbox, env, tmp_path):
+    proc, out, err = interrupt_half_way(sandbox, env, tmp_path, signal.SIGINT)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and err.strip() == "interrupted", err
     assert files(tmp_path) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_half_way_is_handled_like_sigint(sandbox, env, tmp_path, sig):
+    """What a CronJob's deadline or a closed terminal sends: the same cleanup as Ctrl-C, no
+    .partial left, one line, exit 128 + the signal."""
+    proc, out, err = interrupt_half_way(sandbox, env, tmp_path, sig)
+    assert proc.returncode == 128 + sig, (proc.returncode, out, err)
+    assert "Traceback" not in err and err.strip() == f"interrupted by {signal.Signals(sig).name}", err
+    assert files(tmp_path) == []
+
+
+def test_backups_are_private(sandbox, env, tmp_path):
+    """Backups hold password hashes and e-mail addresses: 0600 files in a 0700 directory,
+    whatever the umask; an existing directory that is wider is tightened."""
+    fresh = tmp_path / "fresh" / "backups"
+    info, path = take_backup(sandbox, env, fresh, "--format", "plain")
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600 and Path(f"{path}.json").stat().st_mode & 0o777 == 0o600
+    wide = tmp_path / "wide"
+    wide.mkdir(mode=0o755)
+    os.chmod(wide, 0o755)
+    info, path = take_backup(sandbox, env, wide, "--format", "plain")
+    assert wide.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600 and Path(f"{path}.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tmp_path):
@@ -272,7 +308,91 @@ def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tm
     assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])  # refused before any safety backup
 
     listed = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check", "-o", "json")
-    assert [e["verified"] for e in json.loads(listed.stdout)] == ["checksum mismatch"]
+    assert [(e["verified"], e["state"]) for e in json.loads(listed.stdout)] == [("damaged: checksum mismatch", "damaged")]
+    unchecked = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "-o", "json")  # not re-hashed: never "verified"
+    assert [e["verified"] for e in json.loads(unchecked.stdout)] == ["sha256 recorded, not re-checked"]
+
+
+def flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_custom_archive_without_metadata_is_proven_or_refused(sandbox, env, tmp_path):
+    """Without metadata nothing records the archive's checksum: a compressed archive is proven
+    by its data blocks' own checksums (one flipped byte fails), an uncompressed one cannot be
+    proven at all, which `db verify` says and exits 1 on (and restore refuses it)."""
+    info, compressed = take_backup(sandbox, env, tmp_path, "--name", "gz")
+    Path(f"{compressed}.json").unlink()
+    ok = db(sandbox, env, "verify", str(compressed), "-o", "json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "compressed data passed its checksums" in json.loads(ok.stdout)["reason"] and "origin unknown" in json.loads(ok.stdout)["reason"]
+    flip_middle_byte(compressed)
+    bad = db(sandbox, env, "verify", str(compressed), "-o", "json")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert json.loads(bad.stdout)["ok"] is False and "does not read back" in json.loads(bad.stdout)["reason"], bad.stdout
+
+    raw = tmp_path / "raw.dump"  # `pg_dump -Fc -Z0`, as a hand-made backup might be
+    proc = sandbox.kubectl("exec", "postgresql-0", "-n", env, "--", "pg_dump", "-U", "postgres", "-Fc", "-Z0", "tripgen", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    raw.write_bytes(proc.stdout)
+    for damaged in (False, True):
+        if damaged:
+            flip_middle_byte(raw)
+        v = db(sandbox, env, "verify", str(raw), "-o", "json")
+        assert v.returncode == 1, v.stdout + v.stderr
+        result = json.loads(v.stdout)
+        assert result["ok"] is False and result["sha256_ok"] is None
+        assert result["reason"].startswith("cannot prove raw.dump is intact without its metadata: the archive is uncompressed"), result
+        table = db(sandbox, env, "verify", str(raw))
+        assert table.returncode == 1 and "cannot prove raw.dump is intact" in table.stdout
+    before = snapshot(sandbox, env)
+    r = db(sandbox, env, "restore", str(raw), "--backup-dir", str(tmp_path), "--yes")
+    assert r.returncode == 1 and "refusing to restore raw.dump: cannot prove" in one_error_line(r)
+    assert snapshot(sandbox, env) == before
+
+
+def test_restore_reports_objects_absent_from_the_backup_and_drop_extra_removes_them(sandbox, env, tmp_path):
+    before = snapshot(sandbox, env)
+    info, path = take_backup(sandbox, env, tmp_path)
+    psql(sandbox, env, "CREATE TABLE extra_after (id int PRIMARY KEY); INSERT INTO extra_after VALUES (1);"
+                       "CREATE VIEW extra_view AS SELECT id FROM extra_after; CREATE SEQUENCE extra_seq")
+    try:
+        r = db(sandbox, env, "restore", str(path), "--backup-dir", str(tmp_path), "--yes", "--no-safety-backup")
+        assert r.returncode == 1, r.stdout + r.stderr  # restored, but the database is not what the backup holds
+        assert re.search(r"Counts match:\s*no", r.stdout), r.stdout
+        for name in ("table public.extra_after", "view public.extra_view", "sequence public.extra_seq"):
+            assert re.search(rf"{re.escape(name)}\s.*in the database but not in the backup \(kept; --drop-extra removes it\)", r.stdout), r.stdout
+        assert snapshot(sandbox, env) == before  # the backup's tables are restored all the same
+        assert psql(sandbox, env, "SELECT count(*) FROM extra_after") == "1"
+
+        j = db(sandbox, env, "restore", str(path), "--backup-dir", str(tmp_path), "--yes", "--no-safety-backup", "-o", "json")
+        assert j.returncode == 1 and json.loads(j.stdout)["counts_match"] is False
+        assert sorted(json.loads(j.stdout)["extra_objects"]) == ["sequence public.extra_seq", "table public.extra_after", "view public.extra_view"]
+
+        d = db(sandbox, env, "restore", str(path), "--backup-dir", str(tmp_path), "--yes", "--no-safety-backup", "--drop-extra", "-o", "json")
+        assert d.returncode == 0, d.stdout + d.stderr
+        result = json.loads(d.stdout)
+        assert result["counts_match"] is True and result["extra_objects"] == []
+        assert sorted(result["dropped_extra"]) == ["sequence public.extra_seq", "table public.extra_after", "view public.extra_view"]
+        assert psql(sandbox, env, "SELECT count(*) FROM pg_class WHERE relname IN ('extra_after', 'extra_view', 'extra_seq')") == "0"
+        assert snapshot(sandbox, env) == before
+    finally:
+        psql(sandbox, env, "DROP VIEW IF EXISTS extra_view; DROP TABLE IF EXISTS extra_after; DROP SEQUENCE IF EXISTS extra_seq")
+
+
+def test_count_mismatch_shows_in_the_table_output(sandbox, env, tmp_path):
+    info, path = take_backup(sandbox, env, tmp_path)
+    meta_file = Path(f"{path}.json")
+    meta = json.loads(meta_file.read_text())
+    real = meta["table_counts"]["public.notes"]
+    meta["table_counts"]["public.notes"] = real + 7  # the metadata now promises rows the dump lacks
+    meta_file.write_text(json.dumps(meta))
+    r = db(sandbox, env, "restore", str(path), "--backup-dir", str(tmp_path), "--yes", "--no-safety-backup")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r"Counts match:\s*no", r.stdout), r.stdout
+    assert re.search(rf"public\.notes\s.*row count: expected {real + 7}, found {real}", r.stdout), r.stdout
 
 
 def test_restore_into_another_namespace_needs_yes(sandbox, env, namespace, tmp_path):
@@ -291,8 +411,11 @@ def test_restore_into_another_namespace_needs_yes(sandbox, env, namespace, tmp_p
     assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])
 
     r = db(sandbox, namespace, "restore", str(path), "--backup-dir", str(tmp_path), "--yes", "-o", "json")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout)["counts_match"] is True and json.loads(r.stdout)["target_namespace"] == namespace
+    # restored, but B's own table is not in the backup: reported, kept, and "counts match" not claimed
+    assert r.returncode == 1, r.stdout + r.stderr
+    result = json.loads(r.stdout)
+    assert result["counts_match"] is False and result["mismatches"] == {} and result["target_namespace"] == namespace
+    assert result["extra_objects"] == ["table public.marker"]
     assert snapshot(sandbox, namespace) == source
     assert psql(sandbox, namespace, "SELECT note FROM marker") == "namespace B"
 
@@ -459,9 +582,13 @@ def test_list_shows_verified_state(tmp_path):
     r = offline("list", "--backup-dir", str(tmp_path), "-o", "json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
-    assert [(e["file"], e["verified"]) for e in rows] == [("a.sql", "verified"), ("b.sql", "size mismatch"), ("c.sql", "no metadata"), ("e.sql", "metadata unreadable")]
+    assert [(e["file"], e["verified"]) for e in rows] == [
+        ("a.sql", "sha256 recorded, not re-checked"), ("b.sql", "damaged: size mismatch"), ("c.sql", "no metadata"),
+        ("e.sql", "metadata unreadable"), ("d.dump.partial", "incomplete: left by an interrupted backup (db prune removes it)")]
     assert rows[0]["database"] == "tripgen" and rows[0]["size"] == (tmp_path / "a.sql").stat().st_size
     assert offline("list", "--backup-dir", str(tmp_path / "none"), "-o", "json").stdout.strip() == "[]"
+    directory = offline("verify", str(tmp_path))
+    assert directory.returncode == 2 and f"{tmp_path} is a directory, not a backup file" in one_error_line(directory)
     missing = offline("verify", str(tmp_path / "nope.dump"))
     assert missing.returncode == 2 and "nope.dump does not exist" in one_error_line(missing)
     unreadable = offline("verify", str(tmp_path / "e.sql"))
@@ -500,6 +627,43 @@ def test_prune_never_deletes_the_newest_verified_backup(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["kept"] == ["old-10d.sql"]
     assert files(d) == ["old-10d.sql", "old-10d.sql.json"]  # metadata goes with its file
+
+
+def test_prune_shows_each_file_its_action_and_why_and_removes_partials(tmp_path):
+    import fcntl
+
+    d = tmp_path / "b"
+    fabricate(d, "old-20d.sql", 20)
+    fabricate(d, "old-10d.sql", 10)
+    fabricate(d, "new-1d.sql", 1)
+    killed = d / "killed.dump.partial"  # left by a run that was killed (SIGKILL: no cleanup possible)
+    killed.write_bytes(b"PGDMP half")
+    when = (datetime.now(timezone.utc) - timedelta(hours=3)).timestamp()
+    os.utime(killed, (when, when))
+    running = d / "running.dump.partial"  # a backup writing now holds its flock
+    running.write_bytes(b"PGDMP growing")
+    with open(running, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        listed = offline("list", "--backup-dir", str(d), "-o", "json")
+        states = {e["file"]: e["state"] for e in json.loads(listed.stdout)}
+        assert states["killed.dump.partial"] == "incomplete" and states["running.dump.partial"] == "in progress", listed.stdout
+
+        dry = offline("prune", "--backup-dir", str(d), "--keep-days", "7", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        plain = [line.replace("│", " ").replace("┃", " ") for line in dry.stdout.splitlines()]  # Rich's column rules
+        rows = {name: next((l for l in plain if f" {name} " in l), "") for name in
+                ("old-20d.sql", "old-10d.sql", "new-1d.sql", "killed.dump.partial", "running.dump.partial")}
+        assert re.search(r"old-20d\.sql\s+20d \dh\s+would delete\s+older than 7 days", rows["old-20d.sql"]), dry.stdout
+        assert re.search(r"old-10d\.sql\s+10d \dh\s+would delete\s+older than 7 days", rows["old-10d.sql"]), dry.stdout
+        assert re.search(r"new-1d\.sql\s+1d \dh\s+keep\s+the newest intact backup is never pruned", rows["new-1d.sql"]), dry.stdout
+        assert re.search(r"killed\.dump\.partial\s+3h \d+m\s+would delete\s+incomplete \.partial left by an interrupted backup", rows["killed.dump.partial"]), dry.stdout
+        assert re.search(r"running\.dump\.partial\s+.*keep\s+a running backup is writing it", rows["running.dump.partial"]), dry.stdout
+        assert re.search(r"Dry run:\s*yes", dry.stdout)
+
+        done = offline("prune", "--backup-dir", str(d), "--keep-days", "7", "--yes")
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"killed\.dump\.partial\s+3h \d+m\s+deleted\s", done.stdout.replace("│", " ")), done.stdout
+        assert files(d) == ["new-1d.sql", "new-1d.sql.json", "running.dump.partial"]
 
 
 def test_prune_keeps_the_newest_backup_that_really_is_intact(tmp_path):

@@ -1,7 +1,12 @@
-"""`tripgenctl db backup|restore|verify|list|prune`."""
+"""`tripgenctl db backup|restore|verify|list|prune`. SIGTERM and SIGHUP (a CronJob's deadline,
+a closed terminal) end a db command as Ctrl-C does: the cleanup runs (no `.partial` file is
+left), one line says what happened, and the exit code is 128 + the signal."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -18,12 +23,53 @@ def _dir(backup_dir: Optional[str]) -> Path:
     return Path(backup_dir or load().backup.dir)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM/SIGHUP as an interruption, so every `except BaseException` cleanup runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_as_interrupt():
+    def handler(signum, frame):
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    previous = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread (CliRunner in a thread): nothing to install
+        pass
+    try:
+        yield
+    except Terminated as exc:
+        typer.echo(f"interrupted by {signal.Signals(exc.signum).name}", err=True)
+        raise typer.Exit(128 + exc.signum) from None
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def terminable(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _signals_as_interrupt():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def register(app: typer.Typer) -> None:
     db = typer.Typer(help="PostgreSQL backups you can trust: backup, verify, list, prune, restore.", no_args_is_help=True)
     app.add_typer(db, name="db")
 
     @db.command("backup")
     @handle_errors
+    @terminable
     def backup_cmd(
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
@@ -45,31 +91,36 @@ def register(app: typer.Typer) -> None:
 
     @db.command("verify")
     @handle_errors
+    @terminable
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
-        from tripgenctl.ops import backup
         from tripgenctl.cli.validate import file_path
+        from tripgenctl.ops import catalog
 
         file_path(file, "backup file")
 
-        result = backup.verify(file)
+        result = catalog.verify(file)
         report(result, options(ctx).output)
 
     @db.command("list")
     @handle_errors
+    @terminable
     def list_cmd(
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
-        check: bool = typer.Option(False, "--check", help="Re-hash every file (slow)."),
+        check: bool = typer.Option(False, "--check", help="Re-hash every file (slow); only then is a file called verified."),
     ) -> None:
-        """Backups with time, size, database and verified state."""
-        from tripgenctl.ops import backup
+        """Backups with time, size, database and state: "verified <time>" only for what --check
+        re-hashed now, otherwise "sha256 recorded, not re-checked"; `.partial` files of
+        interrupted runs show as incomplete."""
+        from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
-        render(backup.list_backups(_dir(backup_dir), check=check), options(ctx).output, title="Backups")
+        render(catalog.list_backups(_dir(backup_dir), check=check), options(ctx).output, title="Backups")
 
     @db.command("prune")
     @handle_errors
+    @terminable
     def prune_cmd(
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
@@ -78,20 +129,22 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deleted."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
     ) -> None:
-        """Delete old backups; never the newest verified one."""
+        """Delete old backups and the `.partial` files of interrupted runs; never the newest
+        intact backup. Every file's action and reason is shown."""
         from tripgenctl.config import load
-        from tripgenctl.ops import backup
+        from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
         days = keep_days if keep_days is not None else load().backup.keep_days
-        plan = backup.prune(_dir(backup_dir), days, keep_last, dry_run=True)
+        plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)
-            plan = backup.prune(_dir(backup_dir), days, keep_last, dry_run=False)
+            plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=False)
         render(plan, options(ctx).output)
 
     @db.command("restore")
     @handle_errors
+    @terminable
     def restore_cmd(
         ctx: typer.Context,
         file: Path = typer.Argument(..., help="Backup file (custom .dump or plain .sql, including the old runbook's)."),
@@ -99,11 +152,14 @@ def register(app: typer.Typer) -> None:
         into: Optional[str] = typer.Option(None, "--into", help="Restore into a NEW database beside the live one."),
         no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the automatic backup of the current database."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a target other than the backup's origin."),
+        drop_extra: bool = typer.Option(False, "--drop-extra", help="Also drop tables, views and sequences the backup does not hold."),
+        allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Restore a file that cannot be proven intact (an uncompressed custom archive without metadata)."),
     ) -> None:
-        """Verify, confirm, take a safety backup, then restore in one transaction."""
+        """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
+        the database that the backup lacks are reported (and with --drop-extra removed)."""
         from tripgenctl.cli.progress import byte_progress
         from tripgenctl.cli.validate import file_path
-        from tripgenctl.ops import backup
+        from tripgenctl.ops import restore
         from tripgenctl.render import render
 
         file_path(file, "backup file")  # before any call: a directory is not a backup
@@ -115,9 +171,10 @@ def register(app: typer.Typer) -> None:
         kube = opts.kube()
         guard.require_expected(kube, load(), "restore", yes=yes)
         with byte_progress("restore", total=file.stat().st_size if file.exists() else None) as progress:
-            result = backup.restore(
+            result = restore.restore(
                 kube, file, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
                 confirm=lambda q: confirm(q, yes), allow_other_target=yes, progress=progress,
+                drop_extra=drop_extra, allow_unverified=allow_unverified,
             )
         render(result, opts.output)
         if result.counts_match is False:

@@ -247,6 +247,24 @@ class Kube:
             what=f"exec in pod {pod}",
         )
 
+    PORT_FORWARD_CONNECT_TIMEOUT = 30.0
+
+    def _open_forward(self, portforward, pod: str, ns: str, port: int):
+        """One port-forward stream, or None when it fails or the API server does not answer
+        within PORT_FORWARD_CONNECT_TIMEOUT (the SDK's connect has no deadline of its own)."""
+        box: dict[str, Any] = {}
+
+        def opener():
+            try:
+                box["socket"] = portforward(self.core.connect_get_namespaced_pod_portforward, pod, ns, ports=str(port)).socket(port)
+            except Exception:  # noqa: BLE001 - one failed connection must not stop the listener
+                pass
+
+        t = threading.Thread(target=opener, daemon=True)
+        t.start()
+        t.join(self.PORT_FORWARD_CONNECT_TIMEOUT)
+        return box.get("socket") if not t.is_alive() else None
+
     @contextlib.contextmanager
     def port_forward(self, pod: str, port: int, namespace: str | None = None) -> Iterator[tuple[str, int]]:
         """Forward a local ephemeral port on 127.0.0.1 to pod:port, like `kubectl port-forward`,
@@ -280,10 +298,8 @@ class Kube:
                     conn, _ = listener.accept()
                 except OSError:
                     return
-                try:
-                    pf = portforward(self.core.connect_get_namespaced_pod_portforward, pod, ns, ports=str(port))
-                    remote = pf.socket(port)
-                except Exception:  # noqa: BLE001 - one failed connection must not stop the listener
+                remote = self._open_forward(portforward, pod, ns, port)
+                if remote is None:  # failed or no answer within the deadline: the client sees the connection close
                     conn.close()
                     continue
                 remote.setblocking(True)

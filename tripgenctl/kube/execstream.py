@@ -1,11 +1,17 @@
 """Exec in a pod over the WebSocket channel protocol with bounded memory. The SDK's WSClient keeps
 every byte it receives (and concatenates buffers), so a 500 MB pg_dump would sit in memory; this
-reads frame by frame and hands each chunk to the caller. Part of the Kubernetes door."""
+reads frame by frame and hands each chunk to the caller. Part of the Kubernetes door.
+
+Every wait has a deadline: connecting (`CONNECT_TIMEOUT`), each read (`idle`: no frame for that
+long means the pod stopped answering) and, for small commands, the whole run (`deadline`). A
+deadline that passes raises `ExecTimeout` naming what was waited for, never the websocket
+library's exception; the connection is dropped so the server ends the remote command."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import urlencode
@@ -14,6 +20,16 @@ from tripgenctl.errors import ConnectionFailed, ToolError
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 STDERR_KEEP = 256 * 1024  # stderr kept for messages; the rest is dropped, not buffered
+CONNECT_TIMEOUT = 30.0  # seconds for the TCP/TLS connect and the upgrade answer
+
+
+class ExecTimeout(ToolError):
+    """An exec did not answer in time. `what` says what was waited for (for the caller's own,
+    better message); the default message is already one clear line."""
+
+    def __init__(self, what: str, seconds: float, phase: str = "answer"):
+        self.what, self.seconds, self.phase = what, seconds, phase
+        super().__init__(f"{what}: no {phase} within {seconds:g}s (the pod may be frozen or overloaded)")
 
 
 @dataclass
@@ -39,6 +55,9 @@ class ExecSession:
 
     ws: object
     subprotocol: str
+    what: str = "exec"  # for messages: "exec `redis-cli DBSIZE` in pod redis-0"
+    idle: float | None = None  # longest silence (seconds) before the pod counts as not answering
+    _total: float = 0.0  # the whole-run deadline shown in messages
     _send_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send_stdin(self, data: bytes) -> None:
@@ -58,15 +77,32 @@ class ExecSession:
             self.ws.send(bytes([CLOSE, STDIN]), opcode=ABNF.OPCODE_BINARY)
         return True
 
-    def frames(self) -> Iterable[tuple[int, bytes]]:
-        from websocket import ABNF, WebSocketConnectionClosedException
+    def frames(self, deadline_at: float | None = None) -> Iterable[tuple[int, bytes]]:
+        """Frames until the stream ends. Raises ExecTimeout after `idle` seconds without a
+        frame, or when the monotonic `deadline_at` passes."""
+        from websocket import ABNF, WebSocketConnectionClosedException, WebSocketTimeoutException
 
         while True:
+            wait = self.idle
+            if deadline_at is not None:
+                left = deadline_at - time.monotonic()
+                if left <= 0:
+                    raise ExecTimeout(self.what, self._total, "result")
+                wait = left if wait is None else min(wait, left)
             try:
+                self.ws.settimeout(wait)
                 opcode, frame = self.ws.recv_data_frame(True)
+            except WebSocketTimeoutException:
+                if deadline_at is not None and time.monotonic() >= deadline_at - 0.01:
+                    raise ExecTimeout(self.what, self._total, "result") from None
+                raise ExecTimeout(self.what, self.idle or 0, "output") from None
             except WebSocketConnectionClosedException:
                 return
-            except OSError:
+            except OSError as exc:
+                if isinstance(exc, TimeoutError) or "timed out" in str(exc):  # ssl raises a bare "timed out"
+                    if deadline_at is not None and time.monotonic() >= deadline_at - 0.01:
+                        raise ExecTimeout(self.what, self._total, "result") from None
+                    raise ExecTimeout(self.what, self.idle or 0, "output") from None
                 return
             if opcode == ABNF.OPCODE_CLOSE:
                 return
@@ -95,8 +131,13 @@ class ExecSession:
         on_stdout: Callable[[bytes], None] | None = None,
         stdin: Iterable[bytes] | None = None,
         collect_stdout: bool = False,
+        deadline: float | None = None,
+        shown_deadline: float | None = None,
     ) -> ExecResult:
-        """Run to completion: feed stdin (from a thread) while reading stdout/stderr/error."""
+        """Run to completion: feed stdin (from a thread) while reading stdout/stderr/error.
+        `deadline`: seconds for the whole run (ExecTimeout after it; the connection is dropped)."""
+        self._total = shown_deadline or deadline or 0
+        deadline_at = time.monotonic() + deadline if deadline else None
         feeder = None
         feed_error: list[BaseException] = []
         if stdin is not None:
@@ -120,7 +161,7 @@ class ExecSession:
         status = None
         nbytes = 0
         try:
-            for channel, data in self.frames():
+            for channel, data in self.frames(deadline_at):
                 if channel == STDOUT:
                     nbytes += len(data)
                     if on_stdout:
@@ -136,6 +177,9 @@ class ExecSession:
                         status = json.loads(data or b"{}")
                     except ValueError:
                         status = {"status": "Failure", "message": data.decode(errors="replace")}
+        except BaseException:
+            self.abort()  # a timeout or Ctrl-C: the server sees the client gone and ends the command
+            raise
         finally:
             self.close()
         if feeder is not None:
@@ -160,8 +204,21 @@ def exit_code(status: dict | None) -> int | None:
     return -1
 
 
-def open_exec(kube, pod: str, command: list[str], container: str | None = None, namespace: str | None = None, stdin: bool = False, timeout: float | None = None) -> ExecSession:
-    """Connect an exec stream (no TTY) to a pod."""
+def describe(pod: str, command: list[str]) -> str:
+    """`exec "pg_dump --version" in pod postgresql-0`: shell wrappers (`sh -c SCRIPT sh ARGS`)
+    are shown by their arguments, never the script."""
+    shown = command
+    if len(command) >= 3 and command[0] == "sh" and command[1] == "-c":
+        shown = command[4:] if len(command) > 3 else ["sh -c ..."]
+    text = " ".join(shown)
+    return f'exec "{text[:80]}" in pod {pod}'
+
+
+def open_exec(kube, pod: str, command: list[str], container: str | None = None, namespace: str | None = None, stdin: bool = False,
+              timeout: float | None = None, what: str | None = None) -> ExecSession:
+    """Connect an exec stream (no TTY) to a pod. `timeout`: the longest silence on the stream
+    (seconds) before ExecTimeout; None waits as long as the stream stays open."""
+    import websocket
     from kubernetes.stream.ws_client import create_websocket, get_websocket_url
 
     cfg = kube.api_client.configuration
@@ -176,8 +233,13 @@ def open_exec(kube, pod: str, command: list[str], container: str | None = None, 
     if auth:
         prefix = (cfg.api_key_prefix or {}).get("authorization")
         headers["authorization"] = f"{prefix} {auth}" if prefix and not auth.startswith(prefix) else auth
+    what = what or describe(pod, command)
+    previous = websocket.getdefaulttimeout()
+    websocket.setdefaulttimeout(CONNECT_TIMEOUT if timeout is None else min(CONNECT_TIMEOUT, max(timeout, 1.0)))
     try:
         ws = create_websocket(cfg, url, headers)
+    except websocket.WebSocketTimeoutException:
+        raise ExecTimeout(what, websocket.getdefaulttimeout(), "connection") from None
     except Exception as exc:  # noqa: BLE001 - classified into one line
         status = getattr(exc, "status_code", None)
         body = getattr(exc, "resp_body", None) or b""
@@ -190,18 +252,24 @@ def open_exec(kube, pod: str, command: list[str], container: str | None = None, 
             raise ConnectionFailed(f"exec in pod {pod}: unauthorized") from None
         if status:
             raise ToolError(f"exec in pod {pod}: {message}", 1) from None
+        if isinstance(exc, TimeoutError) or "timed out" in message:
+            raise ExecTimeout(what, websocket.getdefaulttimeout(), "connection") from None
         raise ConnectionFailed(f"cannot reach the API server for exec in pod {pod}: {message}") from None
-    if timeout:
-        ws.settimeout(timeout)
+    finally:
+        websocket.setdefaulttimeout(previous)
     proto = getattr(ws, "subprotocol", None) or ""
     if not proto:  # the protocol was offered as a raw header, so read the server's answer
         for k, v in (ws.getheaders() or {}).items():
             if k.lower() == "sec-websocket-protocol":
                 proto = v.strip()
-    return ExecSession(ws=ws, subprotocol=proto)
+    return ExecSession(ws=ws, subprotocol=proto, what=what, idle=timeout)
 
 
-def run(kube, pod: str, command: list[str], container: str | None = None, namespace: str | None = None, stdin: bytes | None = None, timeout: float | None = 120) -> ExecResult:
-    """Small commands: collect stdout in memory."""
-    session = open_exec(kube, pod, command, container, namespace, stdin=stdin is not None, timeout=timeout)
-    return session.pump(stdin=[stdin] if stdin is not None else None, collect_stdout=True)
+def run(kube, pod: str, command: list[str], container: str | None = None, namespace: str | None = None, stdin: bytes | None = None,
+        timeout: float | None = 120, what: str | None = None) -> ExecResult:
+    """Small commands: collect stdout in memory. `timeout` bounds the whole run (connect
+    included); ExecTimeout when it passes."""
+    started = time.monotonic()
+    session = open_exec(kube, pod, command, container, namespace, stdin=stdin is not None, timeout=timeout, what=what)
+    left = None if timeout is None else max(0.5, timeout - (time.monotonic() - started))
+    return session.pump(stdin=[stdin] if stdin is not None else None, collect_stdout=True, deadline=left, shown_deadline=timeout)

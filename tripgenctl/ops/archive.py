@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,3 +75,63 @@ def check_complete(path: Path, fmt: str | None = None) -> tuple[bool, str]:
         if "unsupported version" not in last_error:
             break
     return False, f"archive does not read back: {last_error}"
+
+
+def _toc(path: Path) -> str | None:
+    """`pg_restore -l`: the archive's header and table of contents (None if unreadable)."""
+    for binary in pg_restore_candidates():
+        proc = subprocess.run([binary, "-l", str(path)], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return proc.stdout
+        if "unsupported version" not in proc.stderr:
+            return None
+    return None
+
+
+def compression(path: Path) -> str | None:
+    """A custom archive's compression as pg_restore names it ("none", "gzip", "lz4", "zstd";
+    PostgreSQL 15 and older print a level, "0" being none). Compressed data blocks carry their
+    own checksum, which a full read-back checks; uncompressed ones carry none."""
+    toc = _toc(path)
+    if toc is None:
+        return None
+    m = re.search(r"^;\s+Compression:\s*(\S+)", toc, re.M)
+    return m.group(1).lower() if m else None
+
+
+# Relations a backup holds, by the archive's TOC (custom) or its CREATE statements (plain).
+_TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (TABLE(?! DATA)|VIEW|MATERIALIZED VIEW(?! DATA)|SEQUENCE(?! SET| OWNED BY)|FOREIGN TABLE) (\S+) (\S+)(?: \S*)?$")
+_PLAIN_CREATE = re.compile(r"^CREATE (?:UNLOGGED )?(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FOREIGN TABLE) (?:IF NOT EXISTS )?((?:\"[^\"]+\"|[\w$]+)\.(?:\"[^\"]+\"|[\w$]+))")
+_PLAIN_IDENTITY = re.compile(r"SEQUENCE NAME ((?:\"[^\"]+\"|[\w$]+)\.(?:\"[^\"]+\"|[\w$]+))")
+
+
+def _unquote(qualified: str) -> str:
+    parts = re.findall(r'"((?:[^"]|"")+)"|([^."]+)', qualified)
+    return ".".join(a.replace('""', '"') if a else b for a, b in parts)
+
+
+def relations(path: Path, fmt: str | None = None) -> set[tuple[str, str]] | None:
+    """{(kind, "schema.name")} of the tables, views, materialized views and sequences the
+    backup creates, kind in lower case ("table", "view", ...). None when it cannot be read."""
+    fmt = fmt or detect_format(path)
+    out: set[tuple[str, str]] = set()
+    if fmt == "custom":
+        toc = _toc(path)
+        if toc is None:
+            return None
+        for line in toc.splitlines():
+            m = _TOC_ENTRY.match(line)
+            if m:
+                out.add((m.group(1).lower(), f"{m.group(2)}.{m.group(3)}"))
+        return out
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.startswith(b"CREATE "):
+                m = _PLAIN_CREATE.match(raw.decode("utf-8", errors="replace"))
+                if m:
+                    out.add((m.group(1).lower(), _unquote(m.group(2))))
+            elif b"SEQUENCE NAME" in raw:
+                m = _PLAIN_IDENTITY.search(raw.decode("utf-8", errors="replace"))
+                if m:
+                    out.add(("sequence", _unquote(m.group(1))))
+    return out

@@ -1,21 +1,22 @@
 """Backups you can trust: pg_dump runs inside postgresql-0 and streams over exec into
-`<name>.partial`, hashed on both ends; the remote exit status, both hashes and a full read-back
-of the archive must agree before the file gets its final name and its metadata. Anything else
-leaves no file behind. Restores verify first, refuse the wrong target, take a safety backup and
-run in one transaction so a failure changes nothing."""
+`<name>.partial` (0600, flock'ed while written, in a 0700 directory), hashed on both ends; the
+remote exit status, both hashes and a full read-back of the archive must agree before the file
+gets its final name and its metadata. Anything else leaves no file behind. Listing, verifying
+and pruning live in ops/catalog.py, restoring in ops/restore.py."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from tripgenctl import __version__
 from tripgenctl.errors import ToolError, UsageError
@@ -26,11 +27,14 @@ Progress = Callable[[int], None]  # bytes done so far
 
 # One psql session exports a snapshot and holds it open; the row counts and pg_dump both read
 # that snapshot, so the metadata's counts describe exactly the rows in the dump even while the
-# apps keep writing (a restore compares against them).
-BACKUP_SCRIPT = postgres.ENV_PRELUDE + r"""
-DB="$1"; FMT="$2"; COUNTS="$3"
+# apps keep writing (a restore compares against them). Every client of the script carries our
+# application_name and the lock/statement deadlines (postgres.session_env, prepended), pg_dump
+# gets --lock-wait-timeout, and the watchdog (postgres.watchdog) names whoever blocks us.
+BACKUP_SCRIPT = r"""
+DB="$1"; FMT="$2"; COUNTS="$3"; LOCKWAIT="$4"; TG_WATCH="$5"
+tg_start
 tmp=$(mktemp -d) || exit 90
-trap 'rm -rf "$tmp"' EXIT
+trap 'tg_unwatch; rm -rf "$tmp"' EXIT
 mkfifo "$tmp/f" "$tmp/ctl" || exit 91
 psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$U" -d "$DB" < "$tmp/ctl" > "$tmp/snap" 2> "$tmp/snaperr" &
 sp=$!
@@ -42,16 +46,17 @@ snap=$(head -n 1 "$tmp/snap")
 if [ -z "$snap" ]; then cat "$tmp/snaperr" >&2; echo "could not export a snapshot" >&2; echo "TRIPGENCTL-RC 92" >&2; exit 92; fi
 if ! psql -X -q -A -t -F "$(printf '\t')" -v ON_ERROR_STOP=1 -U "$U" -d "$DB" \
      -c "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '$snap'; $COUNTS; COMMIT" > "$tmp/counts"; then
-  echo "TRIPGENCTL-RC 93" >&2; exit 93
+  tg_unwatch; echo "TRIPGENCTL-RC 93" >&2; exit 93
 fi
 while IFS= read -r line; do echo "TRIPGENCTL-COUNT $line" >&2; done < "$tmp/counts"
 sha256sum < "$tmp/f" > "$tmp/sum" &
 hp=$!
-{ pg_dump --no-password --snapshot="$snap" -U "$U" "$FMT" "$DB"; echo $? > "$tmp/rc"; } | tee "$tmp/f"
+{ pg_dump --no-password --lock-wait-timeout="$LOCKWAIT" --snapshot="$snap" -U "$U" "$FMT" "$DB"; echo $? > "$tmp/rc"; } | tee "$tmp/f"
 wait $hp
 echo "COMMIT;" >&3
 exec 3>&-
 wait "$sp"
+tg_unwatch
 rc=$(cat "$tmp/rc" 2>/dev/null || echo 99)
 echo "TRIPGENCTL-SHA256 $(cut -d' ' -f1 < "$tmp/sum")" >&2
 echo "TRIPGENCTL-RC $rc" >&2
@@ -83,46 +88,6 @@ class BackupInfo:
     __table__ = ("file", "format", "size", "database", "namespace", "finished_at", "verified")
 
 
-@dataclass
-class BackupEntry:
-    file: str
-    time: str
-    size: int
-    database: str
-    namespace: str
-    context: str
-    kind: str
-    verified: str  # verified | size mismatch | checksum mismatch (--check) | no metadata | metadata unreadable
-
-
-@dataclass
-class VerifyResult:
-    file: str
-    ok: bool
-    sha256_ok: bool | None
-    complete: bool
-    reason: str
-
-
-@dataclass
-class RestoreResult:
-    file: str
-    target_context: str
-    target_namespace: str
-    target_database: str
-    safety_backup: str | None
-    counts_match: bool | None
-    mismatches: dict[str, str] = field(default_factory=dict)
-    table_counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class PruneResult:
-    deleted: list[str]
-    kept: list[str]
-    dry_run: bool
-
-
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -149,8 +114,58 @@ def read_metadata(path: Path) -> BackupInfo | None:
 
 def _write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+        fh.write(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def private_dir(path: Path) -> None:
+    """Backups hold password hashes and e-mail addresses: their directory is 0700 (created so,
+    or tightened when it is ours and wider)."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise ToolError(f"cannot create backup directory {path}: {exc.strerror or exc}") from None
+
+
+def open_private(path: Path):
+    """A new file, 0600 whatever the umask, exclusively locked while it is written."""
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a leftover of a killed run with the same name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ToolError(f"cannot create {path}: {exc.strerror or exc}") from None
+    os.fchmod(fd, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return os.fdopen(fd, "wb")
+
+
+def in_use(path: Path) -> bool:
+    """A running backup holds an exclusive flock on its .partial (open_private)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def stream_idle(limits) -> float:
+    """The longest silence on a backup/restore stream: a statement may run (and a lock be
+    waited for) that long inside the pod before its watchdog cancels it; beyond that and a
+    margin the pod is not answering."""
+    return limits.statement + limits.lock_wait + 30
 
 
 # ---- backup ---------------------------------------------------------------------------------
@@ -174,31 +189,34 @@ def backup(
     if not re.fullmatch(r"[A-Za-z0-9._-]+", base):
         raise UsageError(f"backup name {base!r} may only contain letters, digits, '.', '_' and '-'")
     suffix = ".dump" if fmt == "custom" else ".sql"
-    try:
-        backup_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ToolError(f"cannot create backup directory {backup_dir}: {exc.strerror or exc}") from None
+    private_dir(backup_dir)
     final = backup_dir / f"{base}{suffix}"
     if final.exists() and name and not unique:
         raise UsageError(f"{final} already exists")
     n = 1
-    while final.exists() or metadata_path(final).exists():  # two backups in one second
+    # two backups in one second (a running one holds its .partial)
+    while final.exists() or metadata_path(final).exists() or in_use(final.with_name(final.name + ".partial")):
         final = backup_dir / f"{base}-{n}{suffix}"
         n += 1
     partial = final.with_name(final.name + ".partial")
     meta_file = metadata_path(final)
     server_version = postgres.server_version(kube, creds.database)
-    dump_version = execstream.run(kube, postgres.pod_name(), ["pg_dump", "--version"]).stdout.decode().strip()
+    limits = postgres.limits()
+    dump_version = execstream.run(kube, postgres.pod_name(), ["pg_dump", "--version"], timeout=limits.exec).stdout.decode().strip()
+    app = postgres.application_name("backup")
+    script = (postgres.ENV_PRELUDE + postgres.session_env(app, limits.lock_wait, limits.statement)
+              + postgres.watchdog(limits.lock_wait) + BACKUP_SCRIPT)
     hasher = hashlib.sha256()
     written = 0
     renamed = False
     try:
+        out = open_private(partial)  # 0600, and flock'ed: prune leaves a .partial in use alone
         try:
-            out = open(partial, "wb")
-        except OSError as exc:
-            raise ToolError(f"cannot create {partial}: {exc.strerror or exc}") from None
-        try:
-            session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", BACKUP_SCRIPT, "sh", creds.database, "-Fc" if fmt == "custom" else "-Fp", postgres.COUNTS_SQL])
+            session = execstream.open_exec(
+                kube, postgres.pod_name(),
+                ["sh", "-c", script, "sh", creds.database, "-Fc" if fmt == "custom" else "-Fp", postgres.COUNTS_SQL,
+                 f"{postgres._ms(limits.lock_wait)}ms", postgres.watch_sql(app, limits.lock_wait, limits.statement)],
+                timeout=stream_idle(limits), what=f"pg_dump in pod {postgres.pod_name()}")
 
             def sink(chunk: bytes) -> None:
                 nonlocal written
@@ -223,6 +241,9 @@ def backup(
         if result.exit_code is None:
             raise ToolError(f"backup failed: the exec stream ended after {written} bytes without an exit status (connection dropped)")
         if result.exit_code != 0:
+            why = postgres.lock_message(result.stderr_text(), limits.lock_wait, limits.statement)
+            if why:
+                raise ToolError(f"backup failed: {why}")
             raise ToolError(f"backup failed: pg_dump exited {remote.get('RC', result.exit_code)}: {postgres.error_summary(result.stderr_text())}")
         local_sum = hasher.hexdigest()
         if remote.get("SHA256") != local_sum:
@@ -273,207 +294,17 @@ def _remote_report(stderr: str) -> tuple[dict[str, str], dict[str, int]]:
     return markers, counts
 
 
-# ---- verify / list / prune ----------------------------------------------------------------
-def verify(path: Path) -> VerifyResult:
-    if not path.exists():
-        raise UsageError(f"{path} does not exist")
-    meta = read_metadata(path)
-    sha_ok = None
-    if meta is not None:
-        sha_ok = archive.sha256_file(path) == meta.sha256
-        if not sha_ok:
-            return VerifyResult(str(path), False, False, False, "sha256 does not match the metadata: the file changed or is damaged")
-    complete, reason = archive.check_complete(path, meta.format if meta else None)
-    ok = complete and sha_ok is not False
-    if meta is None and complete:
-        reason += " (no metadata file: checksum and origin unknown)"
-    return VerifyResult(str(path), ok, sha_ok, complete, reason)
+_MOVED = {
+    "catalog": ("RECORDED", "BackupEntry", "VerifyResult", "PruneAction", "PruneResult", "verify", "list_backups", "prune"),
+    "restore": ("RestoreProblem", "RestoreResult", "restore", "restore_target_mismatch", "PLAIN_PREAMBLE", "PLAIN_BEGIN", "PLAIN_COMMIT"),
+}
 
 
-def _backup_files(backup_dir: Path) -> list[Path]:
-    if not backup_dir.exists():
-        return []
-    return sorted(p for p in backup_dir.iterdir() if p.is_file() and p.suffix in (".dump", ".sql"))
+def __getattr__(name: str):
+    """`backup.verify`, `backup.restore` ... from before the split keep working."""
+    import importlib
 
-
-def list_backups(backup_dir: Path, check: bool = False) -> list[BackupEntry]:
-    entries = []
-    for p in _backup_files(backup_dir):
-        st = p.stat()
-        try:
-            meta = read_metadata(p)
-            missing = None if meta is not None else "no metadata"
-        except ToolError:
-            meta, missing = None, "metadata unreadable"
-        if meta is None:  # the file's own time stands in for the backup's
-            entries.append(BackupEntry(p.name, iso(datetime.fromtimestamp(st.st_mtime, timezone.utc)), st.st_size, "-", "-", "-", "-", missing))
-            continue
-        state = "verified" if meta.verified and meta.size == st.st_size else "size mismatch"
-        if check and state == "verified":
-            state = "verified" if archive.sha256_file(p) == meta.sha256 else "checksum mismatch"
-        entries.append(BackupEntry(p.name, meta.finished_at, st.st_size, meta.database, meta.namespace, meta.context, meta.kind, state))
-    entries.sort(key=lambda e: e.time)
-    return entries
-
-
-def _newest_intact(backup_dir: Path, entries: list[BackupEntry]) -> set[str]:
-    """The newest verified backup whose bytes still match its recorded sha256 (a file changed
-    in place keeps its size and would otherwise pass for verified). When none matches, the
-    newest one recorded as verified is kept all the same: prune never makes things worse."""
-    verified = [e for e in entries if e.verified == "verified"]
-    for e in reversed(verified):
-        meta = read_metadata(backup_dir / e.file)
-        if meta is not None and archive.sha256_file(backup_dir / e.file) == meta.sha256:
-            return {e.file}
-    return {verified[-1].file} if verified else set()
-
-
-def prune(backup_dir: Path, keep_days: int | None = 7, keep_last: int | None = None, dry_run: bool = False, now: datetime | None = None) -> PruneResult:
-    """Delete old backups, never the newest verified one."""
-    for option, value in (("--keep-days", keep_days), ("--keep-last", keep_last)):
-        if value is not None and value < 0:
-            raise UsageError(f"{option} must be 0 or more, not {value}")
-    entries = list_backups(backup_dir)
-    now = now or now_utc()
-    protect = _newest_intact(backup_dir, entries)
-    if keep_last:
-        protect |= {e.file for e in entries[-keep_last:]}
-    deleted, kept = [], []
-    for e in entries:
-        t = datetime.strptime(e.time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        old = keep_days is not None and now - t > timedelta(days=keep_days)
-        if old and e.file not in protect:
-            deleted.append(e.file)
-            if not dry_run:
-                (backup_dir / e.file).unlink(missing_ok=True)
-                metadata_path(backup_dir / e.file).unlink(missing_ok=True)
-        else:
-            kept.append(e.file)
-    return PruneResult(deleted, kept, dry_run)
-
-
-# ---- restore ----------------------------------------------------------------------------------
-PLAIN_PREAMBLE = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
-PLAIN_BEGIN = b"BEGIN;\n"
-PLAIN_COMMIT = b"\n;\nCOMMIT;\n\\q\n"  # `;` ends a last statement left open; \q quits without needing EOF
-
-
-def _file_chunks(path: Path, progress: Progress | None, prefix: bytes = b"", suffix: bytes = b"", chunk: int = 1 << 20) -> Iterator[bytes]:
-    if prefix:
-        yield prefix
-    done = 0
-    with open(path, "rb") as fh:
-        while True:
-            data = fh.read(chunk)
-            if not data:
-                break
-            done += len(data)
-            if progress:
-                progress(done)
-            yield data
-    if suffix:
-        yield suffix
-
-
-def restore_target_mismatch(meta: BackupInfo | None, kube, database: str) -> str | None:
-    """Why this target is not where the backup came from (None: same place)."""
-    if meta is None:
-        return "the file has no metadata, so its origin cannot be checked"
-    diffs = []
-    if meta.context != kube.context_name:
-        diffs.append(f"context {meta.context} -> {kube.context_name}")
-    if meta.namespace != kube.namespace:
-        diffs.append(f"namespace {meta.namespace} -> {kube.namespace}")
-    if meta.database != database:
-        diffs.append(f"database {meta.database} -> {database}")
-    return "; ".join(diffs) or None
-
-
-def _drop_database(kube, name: str) -> bool:
-    try:
-        postgres.psql(kube, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', "postgres")
-        return True
-    except Exception:  # noqa: BLE001 - reported by the caller as "left behind"
-        return False
-
-
-def restore(
-    kube,
-    path: Path,
-    backup_dir: Path,
-    into: str | None = None,
-    safety_backup: bool = True,
-    confirm: Callable[[str], None] | None = None,
-    allow_other_target: bool = False,
-    progress: Progress | None = None,
-) -> RestoreResult:
-    if into is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,62}", into):
-        raise UsageError(f"--into {into!r}: use letters, digits, '_' and '-' (a new database name)")
-    check = verify(path)
-    if not check.ok:
-        raise ToolError(f"refusing to restore {path.name}: {check.reason}")
-    meta = read_metadata(path)
-    fmt = meta.format if meta else archive.detect_format(path)
-    postgres.require_ready(kube)
-    creds = postgres.credentials(kube)
-    database = into or creds.database
-    mismatch = restore_target_mismatch(meta, kube, database) if not into else None
-    if mismatch and meta is not None and not allow_other_target:
-        raise UsageError(f"refusing to restore {path.name} into a different target ({mismatch}); pass --yes if that is intended")
-    if into and into in postgres.databases(kube):
-        raise UsageError(f"database {into} already exists; --into wants a new database name")
-    if confirm:
-        confirm(f"Restore {path.name} into database {database} in {kube.context_name}/{kube.namespace}" + (f" ({mismatch})" if mismatch else "") + "?")
-    safety = None
-    created = False
-    if into:
-        postgres.psql(kube, f'CREATE DATABASE "{into}"', "postgres")
-        created = True
-    elif safety_backup:
-        safety = backup(kube, backup_dir, name=now_utc().strftime("pre-restore-%Y%m%d-%H%M%S"), kind="safety", unique=True).file
-    if fmt == "custom":
-        script = postgres.ENV_PRELUDE + 'exec pg_restore --no-password -U "$U" -d "$1" --single-transaction --exit-on-error ' + ("" if into else "--clean --if-exists ") + "--no-owner"
-        stdin = _file_chunks(path, progress)
-    else:
-        # Not `psql -1`: at end of input it COMMITs whatever arrived, and a client that dies
-        # mid-stream ends the pod's stdin just like a finished file. COMMIT travels only after
-        # the file's last byte, so a cut stream ends inside the transaction and rolls back.
-        script = postgres.ENV_PRELUDE + 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$U" -d "$1" -o /dev/null -f -'  # -f -: errors name their input line
-        stdin = _file_chunks(path, progress, prefix=PLAIN_BEGIN + (b"" if into else PLAIN_PREAMBLE), suffix=PLAIN_COMMIT)
-    sent_all: list[bool] = []
-
-    def tracked() -> Iterator[bytes]:
-        yield from stdin
-        sent_all.append(True)
-
-    try:
-        session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", script, "sh", database], stdin=True)
-        result = session.pump(stdin=tracked())
-        if result.exit_code is None and sent_all and not into:
-            # COMMIT (or the archive's end) had gone out: whether it landed is unknown
-            raise ToolError(f"restore outcome unknown: the exec stream dropped after the whole file was sent, before the exit status arrived; "
-                            f"check the database{' (safety backup ' + safety + ')' if safety else ''}")
-        if result.exit_code != 0:
-            offset = 0 if fmt == "custom" else (PLAIN_BEGIN + (b"" if into else PLAIN_PREAMBLE)).count(b"\n")
-            why = postgres.error_summary(result.stderr_text(), path.name, offset) or result.failure_message or "stream dropped"
-            if into:
-                created = not _drop_database(kube, into)
-                left = f"database {into} is left behind: drop it by hand" if created else "the new database was removed again"
-                raise ToolError(f"restore into {into} failed ({left}): {why}")
-            raise ToolError(f"restore failed and was rolled back (nothing changed{'; safety backup ' + safety if safety else ''}): {why}")
-    except BaseException:
-        if created:  # Ctrl-C or a dropped connection: never leave a half-made database behind
-            _drop_database(kube, into)
-        raise
-    counts = postgres.table_counts(kube, database)
-    mismatches: dict[str, str] = {}
-    if meta is not None:
-        for table, expected in meta.table_counts.items():
-            found = counts.get(table)
-            if found != expected:
-                mismatches[table] = f"expected {expected}, found {found}"
-    return RestoreResult(
-        file=path.name, target_context=kube.context_name, target_namespace=kube.namespace, target_database=database,
-        safety_backup=safety, counts_match=(not mismatches) if meta is not None else None, mismatches=mismatches, table_counts=counts,
-    )
-
+    for module, names in _MOVED.items():
+        if name in names:
+            return getattr(importlib.import_module(f"tripgenctl.ops.{module}"), name)
+    raise AttributeError(name)

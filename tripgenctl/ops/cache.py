@@ -1,5 +1,7 @@
 """Flushing the environment's Redis through redis-cli inside redis-0; the password travels in
-the container's environment (REDISCLI_AUTH), never on a command line or in our output."""
+the container's environment (REDISCLI_AUTH), never on a command line or in our output. Every
+redis-cli call has a deadline ([timeouts] redis): a frozen or stuck Redis gives one line saying
+which command went unanswered and whether anything was flushed, never a library exception."""
 
 from __future__ import annotations
 
@@ -28,8 +30,23 @@ class FlushResult:
     dry_run: bool = False
 
 
-def redis_cli(kube, *args: str) -> str:
-    res = execstream.run(kube, pod_name(), ["sh", "-c", PRELUDE + 'exec redis-cli --no-auth-warning "$@"', "sh", *args])
+def redis_timeout() -> float:
+    from tripgenctl.config import load
+
+    return load().timeouts.redis
+
+
+def redis_cli(kube, *args: str, after: str = "nothing was flushed") -> str:
+    """One redis-cli command in the pod. `after` says, in a timeout message, what state
+    the data is in when no answer came."""
+    seconds = redis_timeout()
+    shown = " ".join(a for a in args if not a.isdigit() and a != "-n")
+    try:
+        res = execstream.run(kube, pod_name(), ["sh", "-c", PRELUDE + 'exec redis-cli --no-auth-warning "$@"', "sh", *args],
+                             timeout=seconds, what=f"redis-cli {shown} in pod {pod_name()}")
+    except execstream.ExecTimeout as exc:
+        raise ToolError(f"redis in pod {pod_name()} did not answer {shown} within {seconds:g}s ({exc.phase} deadline; "
+                        f"is it frozen or overloaded?): {after}") from None
     out = res.stdout.decode(errors="replace").strip()
     err = res.stderr_text().strip()
     if not res.ok:
@@ -47,18 +64,18 @@ def _explain(reply: str) -> str:
     return f"redis answered an error: {reply}"
 
 
-def dbsize(kube, db: int | None = None) -> int:
+def dbsize(kube, db: int | None = None, after: str = "nothing was flushed") -> int:
     args = (["-n", str(db)] if db is not None else []) + ["DBSIZE"]
-    out = redis_cli(kube, *args)
+    out = redis_cli(kube, *args, after=after)
     try:
         return int(out.split()[-1])
     except (ValueError, IndexError):
         raise ToolError(f"unexpected DBSIZE reply: {out[:80]}") from None
 
 
-def total_keys(kube) -> int:
+def total_keys(kube, after: str = "nothing was flushed") -> int:
     """Keys over all databases (FLUSHALL empties them all)."""
-    info = redis_cli(kube, "INFO", "keyspace")
+    info = redis_cli(kube, "INFO", "keyspace", after=after)
     total = 0
     for line in info.splitlines():
         if line.startswith("db") and "keys=" in line:
@@ -81,8 +98,9 @@ def flush(kube, confirm, db: int | None = None, asynchronous: bool = False, dry_
     if dry_run:
         return FlushResult(shown, before, before, dry_run=True)
     confirm(f"{shown} on {kube.context_name}/{kube.namespace} {pod_name()}: {before} keys will be deleted. Continue?")
-    reply = redis_cli(kube, *command)
+    reply = redis_cli(kube, *command, after=f"{shown} was sent, so whether the keys are gone is unknown: check DBSIZE before retrying")
     if reply.strip() != "OK":
         raise ToolError(_explain(reply))
-    after = dbsize(kube, db) if db is not None else total_keys(kube)
+    done = f"{shown} answered OK; only the count of keys left is missing"
+    after = dbsize(kube, db, after=done) if db is not None else total_keys(kube, after=done)
     return FlushResult(shown, before, after)

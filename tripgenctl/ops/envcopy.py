@@ -311,10 +311,10 @@ def capacity_refusal(p: CopyPlan) -> str:
 
 def newest_verified(backup_dir: Path, namespace: str) -> Path | None:
     """The newest backup of `namespace` whose bytes still match its recorded sha256."""
-    from tripgenctl.ops import archive, backup
+    from tripgenctl.ops import archive, backup, catalog
 
-    for entry in reversed(backup.list_backups(backup_dir)):
-        if entry.namespace != namespace or entry.verified != "verified":
+    for entry in reversed(catalog.list_backups(backup_dir)):
+        if entry.namespace != namespace or entry.state not in ("recorded", "verified"):
             continue
         path = backup_dir / entry.file
         meta = backup.read_metadata(path)
@@ -336,7 +336,7 @@ def _data_file(p: CopyPlan, backup_dir: Path) -> Path | None:
 
 
 def _fill_own(copy, cfg, p: CopyPlan, backup_file: Path | None, backup_dir: Path, timeout: float) -> dict[str, int]:
-    from tripgenctl.ops import backup, data, deploy, postgres
+    from tripgenctl.ops import data, deploy, postgres, restore
 
     if p.data == "none":
         return {}
@@ -347,7 +347,7 @@ def _fill_own(copy, cfg, p: CopyPlan, backup_file: Path | None, backup_dir: Path
         data.init(copy, cfg.profile, timeout=timeout)
     else:
         _copy_roles(_in(copy, p.source_namespace), copy)
-        backup.restore(copy, backup_file, backup_dir, safety_backup=False, allow_other_target=True)
+        restore.restore(copy, backup_file, backup_dir, safety_backup=False, allow_other_target=True)
     return postgres.table_counts(copy, postgres.credentials(copy).database)
 
 
@@ -366,10 +366,10 @@ def _copy_roles(source, copy) -> list[str]:
 
 
 def _fill_shared(source, p: CopyPlan, backup_file: Path | None) -> dict[str, int]:
-    from tripgenctl.ops import backup, postgres
+    from tripgenctl.ops import postgres, restore
 
     if backup_file is not None:
-        backup.restore(source, backup_file, Path("."), into=p.database, safety_backup=False, allow_other_target=True)
+        restore.restore(source, backup_file, Path("."), into=p.database, safety_backup=False, allow_other_target=True)
     else:
         postgres.psql(source, f'CREATE DATABASE "{p.database}"', "postgres")
         if p.data == "sample":

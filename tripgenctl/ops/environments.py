@@ -58,10 +58,10 @@ def _state(connect: Callable[[str | None, str], object], env: Environment) -> st
 
 
 def _newest_backup(directory: str) -> str:
-    from tripgenctl.ops import backup
+    from tripgenctl.ops import catalog
 
     try:
-        entries = [e for e in backup.list_backups(Path(directory)) if e.verified != "-"]
+        entries = [e for e in catalog.list_backups(Path(directory)) if e.state in ("recorded", "verified")]
     except OSError as exc:
         return f"unknown ({exc.strerror})"
     return entries[-1].time if entries else "none"

@@ -190,6 +190,9 @@ class ApiServer:
                 self.cluster.faults.pop(name, None)
             else:
                 self.cluster.faults[name] = value
+            hook = getattr(self.cluster.kubelet, "on_fault", None)
+            if hook is not None:  # faults the kubelet acts on (freeze) take effect before we answer
+                hook(name)
         return web.json_response(self.cluster.faults)
 
     # ---- verbs ---------------------------------------------------------------------------

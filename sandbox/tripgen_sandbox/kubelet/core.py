@@ -19,7 +19,7 @@ from tripgen_sandbox import metrics
 from tripgen_sandbox.apierrors import ApiError, not_found
 from tripgen_sandbox.kubelet import addresses
 from tripgen_sandbox.kubelet.pod import PodWorker
-from tripgen_sandbox.kubelet.process import kill_tree
+from tripgen_sandbox.kubelet.process import kill_tree, tree
 from tripgenctl.quantity import parse as parse_quantity
 from tripgen_sandbox.kubelet.runner import ContainerRunner, StartError
 from tripgen_sandbox.kubelet.view import NSROOT
@@ -52,6 +52,7 @@ class Kubelet:
         self._resync: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._nodes = {n.name: n.ip for n in self.config.nodes}
+        self.frozen: set[tuple[str, str]] = set()  # (ns, pod) whose processes the freeze fault stopped
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -72,6 +73,9 @@ class Kubelet:
             self._resync.cancel()
         for t in list(self._background):
             t.cancel()
+        for ns, pod in self.frozen:  # a stopped process cannot shut down cleanly: thaw first
+            self._signal_pod(ns, pod, signal.SIGCONT)
+        self.frozen = set()
         await asyncio.gather(*(w.stop(self.max_grace) for w in list(self.workers.values())), return_exceptions=True)
         for proc in list(self.exec_procs):
             if proc.returncode is None:
@@ -137,6 +141,7 @@ class Kubelet:
                     self._sync(pod["metadata"]["namespace"], pod["metadata"]["name"])
                 for (ns, name) in list(self.by_name):
                     self._sync(ns, name)
+                self.apply_freeze()  # a container restarted while frozen is frozen again
             except Exception:  # noqa: BLE001
                 log.exception("kubelet resync")
 
@@ -312,6 +317,38 @@ class Kubelet:
 
     def log_dir(self, worker: PodWorker) -> Path:
         return self.config.state_dir / "logs" / f"{worker.namespace}_{worker.name}_{worker.uid}"
+
+    # ---- the freeze fault -----------------------------------------------------------------
+    def _signal_pod(self, namespace: str, pod: str, sig: int) -> int:
+        """Send `sig` to every process of the pod's containers (each whole tree); the count."""
+        worker = self._worker(namespace, pod)
+        n = 0
+        for r in worker.all_runners() if worker else []:
+            if r.proc is not None and r.proc.running():
+                for proc in tree(r.proc.pid):
+                    try:
+                        proc.send_signal(sig)
+                        n += 1
+                    except psutil.Error:
+                        pass
+        return n
+
+    def apply_freeze(self) -> None:
+        """Make the processes match cluster.faults["freeze"] ({"ns/pod": true}): SIGSTOP the
+        pods listed (again, for containers started since), SIGCONT the ones no longer listed.
+        A frozen Redis or PostgreSQL accepts connections (the kernel does) and never answers,
+        which is what a hung server looks like to its clients."""
+        wanted = {tuple(k.split("/", 1)) for k, v in (self.cluster.faults.get("freeze") or {}).items() if v and "/" in k}
+        for ns, pod in self.frozen - wanted:
+            self._signal_pod(ns, pod, signal.SIGCONT)
+        for ns, pod in wanted:
+            self._signal_pod(ns, pod, signal.SIGSTOP)
+        self.frozen = wanted
+
+    def on_fault(self, name: str) -> None:
+        """Called by the API server after a fault changed: act on it at once."""
+        if name == "freeze":
+            self.apply_freeze()
 
     # ---- interface for the API server --------------------------------------------------
     def _worker(self, namespace: str, pod: str) -> PodWorker | None:
