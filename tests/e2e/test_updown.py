@@ -348,3 +348,23 @@ def test_lock_lost_while_waiting_ends_the_wait_within_a_renew_interval(sandbox, 
     assert time.monotonic() - resumed < 15, "the lost lock was not noticed until the wait ended"
     assert down.returncode == 1 and "error: lost the lock to" in err and f"pid {up.pid}" in err, out + err
     assert replicas(sandbox, namespace) == {"slow-a": 1, "slow-b": 1}
+
+
+def test_renewal_failures_past_the_lease_stop_the_run(sandbox, namespace):
+    """The API refuses the lease renewals (503): within a lease duration plus one renew interval
+    the run stops, exit 1, instead of going on without a lock it can no longer prove."""
+    apply(sandbox, namespace, app_yaml("lingers", grace=15))  # sh ignores SIGTERM: ~15 s to stop
+    wait_up(sandbox, namespace)
+    env = {"TRIPGENCTL_LOCK_SECONDS": "3"}
+    down = spawn(sandbox, namespace, "down", "--yes", "--timeout", "120", env=env)
+    try:
+        wait_for_holder(sandbox, namespace)
+        sandbox.api_fault(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{lock.LEASE_NAME}", verb="PUT", status=503)
+        faulted = time.monotonic()
+        out, err = down.communicate(timeout=60)
+        took = time.monotonic() - faulted
+    finally:
+        sandbox.clear_api_faults()
+    assert down.returncode == 1, out + err
+    assert f"error: lost the lock: lease {lock.LEASE_NAME} could not be renewed for 3s" in err and "503" in err, err
+    assert took < 10, f"noticed only after {took:.1f}s (the pods needed ~15 s to stop)"
