@@ -155,18 +155,21 @@ class Lock:
                     self._lose(self._expiry(exc.message))
                     return
 
-    def _expired(self) -> bool:
-        return time.monotonic() - self._confirmed >= self.seconds
+    def _expired(self, margin: float = 0.0) -> bool:
+        """The last renewal is a lease duration old (less `margin`: time a write still needs)."""
+        return time.monotonic() - self._confirmed >= self.seconds - margin
 
     def _expiry(self, why: str) -> LostLock:
-        return LostLock(f"lost the lock: lease {LEASE_NAME} could not be renewed for {self.seconds}s ({why}); no further change made")
+        return LostLock(f"lost the lock: lease {LEASE_NAME} could not be renewed within its {self.seconds}s ({why}); no further change made")
 
-    def _lose(self, exc: LostLock) -> None:
+    def _lose(self, exc: LostLock, interrupt: bool = True) -> None:
+        """Record the loss once; from the renew thread also interrupt the run (confirm(), in the
+        run's own thread, raises instead)."""
         with self._mutex:
             if self.lost is not None or self._stop.is_set():
                 return
             self.lost = exc
-        if self.on_lost is not None:
+        if interrupt and self.on_lost is not None:
             self.on_lost()
 
     def confirm(self) -> None:
@@ -178,11 +181,12 @@ class Lock:
         try:
             self.renew()
         except LostLock as exc:
-            self._lose(exc)
+            self._lose(exc, interrupt=False)
             raise self.lost or exc from None
         except ToolError as exc:
-            if self._expired():
-                self._lose(self._expiry(exc.message))
+            # a write needs time too: it may not start in the last renew interval of the lease
+            if self._expired(margin=self.interval):
+                self._lose(self._expiry(exc.message), interrupt=False)
                 raise self.lost or self._expiry(exc.message) from None
 
     def renew(self) -> None:
