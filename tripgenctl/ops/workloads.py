@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ConnectionFailed, ToolError
 from tripgenctl.labels import selector_matches as labels_match
 from tripgenctl.timestamps import format_time, parse_time  # parse_time re-exported: ops.lock and tests use it
 
@@ -105,10 +105,21 @@ class NamespaceStatus:
 def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
     """One consistent-enough picture of the namespace (4 list/get calls, run in parallel)."""
     ns = kube.namespace
-    status, ns_obj = kube.get_json(f"/api/v1/namespaces/{ns}", accept_status=(200, 404))
+    unreadable, unknown_exit = None, 0
+    try:
+        status, ns_obj = kube.get_json(f"/api/v1/namespaces/{ns}", accept_status=(200, 404))
+    except ToolError as exc:
+        # no answer at all (transport, deadline, credentials) ends the command; an HTTP answer
+        # raised as an error (a door with typed errors carrying .status) is "unknown", like below
+        if isinstance(exc, ConnectionFailed) and getattr(exc, "status", None) is None:
+            raise
+        status, ns_obj = 0, None
+        unreadable, unknown_exit = f"GET namespace {ns}: {exc.message}", exc.exit_code
     if status == 404:
         raise ToolError(f'namespace "{ns}" does not exist in context {kube.context_name}', 2)
-    unreadable = None if status == 200 else unreadable_reason(f"GET namespace {ns}", status, ns_obj)
+    if unreadable is None and status != 200:
+        unreadable = unreadable_reason(f"GET namespace {ns}", status, ns_obj)
+        unknown_exit = 1 if status in (401, 403) else 2 if status == 429 or status >= 500 else 1
     paths = {
         "deployments": f"/apis/apps/v1/namespaces/{ns}/deployments",
         "statefulsets": f"/apis/apps/v1/namespaces/{ns}/statefulsets",
@@ -126,7 +137,7 @@ def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
     else:  # unknown is not none: the wake annotation may well be there
         result.awake_until = f"unknown ({unreadable})"
         result._unknown["awake_until"] = unreadable
-        result._unknown_exit = 1 if status in (401, 403) else 2 if status in (0, 429) or status >= 500 else 1
+        result._unknown_exit = unknown_exit or 1
     return result
 
 
