@@ -199,7 +199,7 @@ class Lock:
                 started = time.monotonic()
                 lease = dict(self._lease)
                 lease["spec"] = dict(lease.get("spec") or {}, renewTime=_micro(_now()))
-                status, body = self.kube.request_json("PUT", _path(self.kube, LEASE_NAME), lease, what=f"lease {LEASE_NAME}")
+                status, body = _answer(lambda: self.kube.request_json("PUT", _path(self.kube, LEASE_NAME), lease, what=f"lease {LEASE_NAME}"))
                 if status == 200:
                     self._lease = body
                     self._confirmed = started
@@ -246,6 +246,18 @@ class Lock:
                 if s != 200:
                     return
                 self._lease = cur
+
+
+def _answer(request: Callable[[], tuple[int, object]]) -> tuple[int, object]:
+    """(status, body) of a request, also when the door raises an HTTP answer as a typed error
+    carrying `.status` (a 409 must still read as "someone else wrote the lease")."""
+    try:
+        return request()
+    except ToolError as exc:
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and status in (404, 409):
+            return status, {"message": exc.message}
+        raise
 
 
 def taken_by(lease: dict, me: str) -> str:
