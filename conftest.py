@@ -60,6 +60,18 @@ class Sandbox:
 
         return control.set_fault(self.state_dir, name, value)
 
+    def api_fault(self, path: str, **rule) -> list[dict]:
+        """One API fault rule (tripgen_sandbox/apiserver/faults.py): status=503 | hang=True |
+        latency=S, optional verb=, times=, regex=True. Clear with clear_api_faults()."""
+        from tripgen_sandbox import control
+
+        return control.api_fault(self.state_dir, path, **rule)
+
+    def clear_api_faults(self, path: str | None = None) -> list[dict]:
+        from tripgen_sandbox import control
+
+        return control.clear_api_faults(self.state_dir, path)
+
     def kube(self, namespace: str = "default"):
         from tripgenctl.kube.client import connect
 

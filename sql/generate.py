@@ -474,7 +474,9 @@ def validation_script(checks_text: str) -> str:
 
     for check in parse_checks(checks_text):
         name, query = check.group, check.query
-        out.append(f"\n-- {name}\nINSERT INTO validation_results (grp, check_name, expected, found)\nSELECT {lit(name)}, q.* FROM (\n{query}\n) q;")
+        # the first three columns: the Job checks a sample just loaded, so sample blocks too
+        # want found = expected exactly (as `data validate --expect-sample`)
+        out.append(f"\n-- {name}\nINSERT INTO validation_results (grp, check_name, expected, found)\nSELECT {lit(name)}, q.c, q.e, q.f FROM (\n{query}\n) AS q(c, e, f);")
     out.append(
         "\nSELECT check_name AS \"check\", expected, found, CASE WHEN expected = found THEN 'pass' ELSE 'FAIL' END AS result\n"
         "FROM validation_results ORDER BY n;\n"

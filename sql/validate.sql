@@ -6,93 +6,95 @@ CREATE TEMP TABLE validation_results (n serial, grp text, check_name text, expec
 
 -- tables
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'tables', q.* FROM (
+SELECT 'tables', q.c, q.e, q.f FROM (
 SELECT 'table ' || t, 'present', CASE WHEN to_regclass('public.' || t) IS NULL THEN 'missing' ELSE 'present' END
 FROM unnest(ARRAY['users', 'locations', 'places', 'itinerary_templates', 'template_days', 'itineraries',
                   'itinerary_days', 'itinerary_items', 'user_preferences', 'reviews', 'seasonal_patterns']) WITH ORDINALITY AS x(t, i)
 ORDER BY i
-) q;
+) AS q(c, e, f);
 
 -- count users
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count users', q.* FROM (
-SELECT 'count users', '10', count(*)::text FROM users
-) q;
+SELECT 'count users', q.c, q.e, q.f FROM (
+SELECT 'count users', '10', count(*)::text, 'at least 10', count(*) >= 10 FROM users
+) AS q(c, e, f);
 
 -- count locations
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count locations', q.* FROM (
-SELECT 'count locations (destinations)', '100', count(*)::text FROM locations
-) q;
+SELECT 'count locations', q.c, q.e, q.f FROM (
+SELECT 'count locations (destinations)', '100', count(*)::text, 'at least 100', count(*) >= 100 FROM locations
+) AS q(c, e, f);
 
 -- count places
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count places', q.* FROM (
-SELECT 'count places', '500', count(*)::text FROM places
-) q;
+SELECT 'count places', q.c, q.e, q.f FROM (
+SELECT 'count places', '500', count(*)::text, 'at least 500', count(*) >= 500 FROM places
+) AS q(c, e, f);
 
 -- count itineraries
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count itineraries', q.* FROM (
-SELECT 'count itineraries', '20', count(*)::text FROM itineraries
-) q;
+SELECT 'count itineraries', q.c, q.e, q.f FROM (
+SELECT 'count itineraries', '20', count(*)::text, 'at least 20', count(*) >= 20 FROM itineraries
+) AS q(c, e, f);
 
 -- count itinerary_templates
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count itinerary_templates', q.* FROM (
-SELECT 'count itinerary_templates', '30', count(*)::text FROM itinerary_templates
-) q;
+SELECT 'count itinerary_templates', q.c, q.e, q.f FROM (
+SELECT 'count itinerary_templates', '30', count(*)::text, 'at least 30', count(*) >= 30 FROM itinerary_templates
+) AS q(c, e, f);
 
 -- count user_preferences
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count user_preferences', q.* FROM (
-SELECT 'count user_preferences', '50', count(*)::text FROM user_preferences
-) q;
+SELECT 'count user_preferences', q.c, q.e, q.f FROM (
+SELECT 'count user_preferences', '50', count(*)::text, 'at least 50', count(*) >= 50 FROM user_preferences
+) AS q(c, e, f);
 
 -- count reviews
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'count reviews', q.* FROM (
-SELECT 'count reviews', '500', count(*)::text FROM reviews
-) q;
+SELECT 'count reviews', q.c, q.e, q.f FROM (
+SELECT 'count reviews', '500', count(*)::text, 'at least 500', count(*) >= 500 FROM reviews
+) AS q(c, e, f);
 
 -- seasonal months
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'seasonal months', q.* FROM (
-SELECT 'seasonal months (distinct)', '12', count(DISTINCT month)::text FROM seasonal_patterns
-) q;
+SELECT 'seasonal months', q.c, q.e, q.f FROM (
+SELECT 'seasonal months (distinct)', '12', count(DISTINCT month)::text, 'at least 12', count(DISTINCT month) >= 12 FROM seasonal_patterns
+) AS q(c, e, f);
 
 -- destinations by region
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'destinations by region', q.* FROM (
-SELECT 'destinations in ' || r, 'present', CASE WHEN count(l.id) > 0 THEN 'present' ELSE 'none' END
+SELECT 'destinations by region', q.c, q.e, q.f FROM (
+SELECT 'destinations in ' || r, 'present', CASE WHEN count(l.id) > 0 THEN 'present' ELSE 'none' END, 'present', count(l.id) > 0
 FROM unnest(ARRAY['SEOUL', 'BUSAN', 'JEJU', 'ABROAD']) WITH ORDINALITY AS x(r, i)
 LEFT JOIN locations l ON l.region = x.r
 GROUP BY r, i ORDER BY i
-) q;
+) AS q(c, e, f);
 
 -- named users
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'named users', q.* FROM (
-SELECT 'user ' || n.username, n.expected,
-       coalesce('role=' || u.role || ' trips=' || (SELECT count(*) FROM itineraries i WHERE i.user_id = u.id), 'missing')
-FROM (VALUES (1, 'admin', 'role=ADMIN trips=5'),
-             (2, 'testuser1', 'role=USER trips=3'),
-             (3, 'testuser2', 'role=USER trips=2'),
-             (4, 'poweruser', 'role=POWER_USER trips=7')) AS n(i, username, expected)
+SELECT 'named users', q.c, q.e, q.f FROM (
+SELECT 'user ' || n.username, 'role=' || n.role || ' trips=' || n.trips,
+       coalesce('role=' || u.role || ' trips=' || t.trips, 'missing'),
+       'role=' || n.role || ' trips>=' || n.trips, coalesce(u.role = n.role AND t.trips >= n.trips, false)
+FROM (VALUES (1, 'admin', 'ADMIN', 5),
+             (2, 'testuser1', 'USER', 3),
+             (3, 'testuser2', 'USER', 2),
+             (4, 'poweruser', 'POWER_USER', 7)) AS n(i, username, role, trips)
 LEFT JOIN users u ON u.username = n.username
+LEFT JOIN LATERAL (SELECT count(*) AS trips FROM itineraries i WHERE i.user_id = u.id) t ON true
 ORDER BY n.i
-) q;
+) AS q(c, e, f);
 
 -- password hashes
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'password hashes', q.* FROM (
+SELECT 'password hashes', q.c, q.e, q.f FROM (
 SELECT 'password hashes are bcrypt', '0 not bcrypt', count(*) FILTER (WHERE password_hash !~ '^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}$') || ' not bcrypt'
 FROM users
-) q;
+) AS q(c, e, f);
 
 -- foreign keys
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'foreign keys', q.* FROM (
+SELECT 'foreign keys', q.c, q.e, q.f FROM (
 SELECT 'no orphans ' || rel, '0', n::text FROM (
     SELECT 1, 'places.location_id -> locations', count(*) FROM places c LEFT JOIN locations p ON p.id = c.location_id WHERE p.id IS NULL
     UNION ALL SELECT 2, 'locations.parent_id -> locations', count(*) FROM locations c LEFT JOIN locations p ON p.id = c.parent_id WHERE c.parent_id IS NOT NULL AND p.id IS NULL
@@ -109,28 +111,28 @@ SELECT 'no orphans ' || rel, '0', n::text FROM (
     UNION ALL SELECT 13, 'reviews.place_id -> places', count(*) FROM reviews c LEFT JOIN places p ON p.id = c.place_id WHERE p.id IS NULL
 ) AS o(i, rel, n)
 ORDER BY i
-) q;
+) AS q(c, e, f);
 
 -- ratings
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'ratings', q.* FROM (
+SELECT 'ratings', q.c, q.e, q.f FROM (
 SELECT 'ratings within 1-5', '0 outside', count(*) FILTER (WHERE rating IS NULL OR rating NOT BETWEEN 1 AND 5) || ' outside'
 FROM reviews
-) q;
+) AS q(c, e, f);
 
 -- durations
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'durations', q.* FROM (
+SELECT 'durations', q.c, q.e, q.f FROM (
 SELECT 'durations 1-7 days (' || what || ')', '0 outside', n || ' outside' FROM (
     SELECT 1, 'itineraries', count(*) FILTER (WHERE duration_days NOT BETWEEN 1 AND 7) FROM itineraries
     UNION ALL SELECT 2, 'itinerary_templates', count(*) FILTER (WHERE duration_days NOT BETWEEN 1 AND 7) FROM itinerary_templates
 ) AS d(i, what, n)
 ORDER BY i
-) q;
+) AS q(c, e, f);
 
 -- coordinates
 INSERT INTO validation_results (grp, check_name, expected, found)
-SELECT 'coordinates', q.* FROM (
+SELECT 'coordinates', q.c, q.e, q.f FROM (
 WITH bounds(i, region, lat_min, lat_max, lon_min, lon_max) AS (
     VALUES (1, 'SEOUL', 37.41, 37.72, 126.76, 127.19),
            (2, 'BUSAN', 34.85, 35.40, 128.75, 129.32),
@@ -154,7 +156,7 @@ SELECT c, e, f FROM (
     FROM points pt WHERE pt.region = 'ABROAD'
 ) AS z(i, c, e, f)
 ORDER BY i
-) q;
+) AS q(c, e, f);
 
 SELECT check_name AS "check", expected, found, CASE WHEN expected = found THEN 'pass' ELSE 'FAIL' END AS result
 FROM validation_results ORDER BY n;

@@ -172,3 +172,48 @@ def register(app: typer.Typer, host) -> None:
         except ValueError:
             raise UsageError(f"fault value must be JSON, got {value!r}") from None
         typer.echo(json.dumps(control.set_fault(_state(state_dir), name, parsed)))
+
+    @fault.command("api")
+    @handle_errors
+    def api(
+        path: Optional[str] = typer.Option(None, "--path", help="Request path prefix (no query string), e.g. /api/v1/namespaces/dev."),
+        regex: bool = typer.Option(False, "--regex", help="--path is a regular expression (re.search), e.g. '^/api/v1/namespaces/dev$'."),
+        verb: Optional[str] = typer.Option(None, "--verb", help="Only this HTTP method (GET, PUT, PATCH, ...); default any."),
+        status: Optional[int] = typer.Option(None, "--status", help="Answer with this HTTP code and a Status body, as kube-apiserver does."),
+        hang: bool = typer.Option(False, "--hang", help="Never answer (until the faults are cleared)."),
+        latency: Optional[float] = typer.Option(None, "--latency", help="Answer normally after this many seconds."),
+        times: Optional[int] = typer.Option(None, "--times", help="Affect this many requests (default: until --clear)."),
+        message: Optional[str] = typer.Option(None, "--message", help="The Status message (with --status)."),
+        clear: bool = typer.Option(False, "--clear", help="Remove the API faults (only those for --path when given); hung requests then answer."),
+        state_dir: str = typer.Option(".sandbox", "--state-dir", help=STATE_HELP),
+    ) -> None:
+        """Make API requests slow, hang, or fail: per verb and path, N times or until cleared.
+        Rules are tried in the order added; the first that matches a request applies."""
+        import json
+        import urllib.error
+
+        from tripgenctl.errors import UsageError
+        from tripgen_sandbox import control
+
+        try:
+            if clear:
+                rules = control.clear_api_faults(_state(state_dir), path)
+            else:
+                if not path:
+                    raise UsageError("--path is required (or --clear)")
+                if sum([status is not None, hang, latency is not None]) != 1:
+                    raise UsageError("give exactly one of --status, --hang, --latency")
+                rules = control.api_fault(_state(state_dir), path, verb=verb, status=status, hang=hang, latency=latency,
+                                          times=times, regex=regex, message=message)
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read()).get("message") or exc.reason
+            except ValueError:
+                detail = exc.reason
+            raise UsageError(str(detail)) from None
+        if not rules:
+            typer.echo("no API faults")
+        for r in rules:
+            effect = f"status {r['status']}" if r.get("status") else "hang" if r.get("hang") else f"latency {r['latency']}s"
+            match = f"{r.get('verb') or '*'} {'~' if r.get('regex') else ''}{r['path']}"
+            typer.echo(f"{match}: {effect}, " + (f"{r['times']} more time(s)" if r.get("times") is not None else "until cleared"))

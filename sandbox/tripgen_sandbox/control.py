@@ -193,7 +193,25 @@ def reset(state_dir: Path) -> SandboxStatus:
 
 
 def set_fault(state_dir: Path, name: str, value) -> dict:
+    """Fault names: node-notready, disk, metrics-unavailable, exec-cut-after-bytes, api (a list
+    of rules, see apiserver/faults.py); a null value clears one."""
     return api_request(state_dir.resolve(), "/sandbox/faults", method="POST", body={"name": name, "value": value})
+
+
+def api_fault(state_dir: Path, path: str, *, verb: str | None = None, status: int | None = None, hang: bool = False,
+              latency: float | None = None, times: int | None = None, regex: bool = False, message: str | None = None) -> list[dict]:
+    """Add one API fault rule (exactly one of status / hang / latency); returns the rules in force.
+    `times` None: until cleared. See tripgen_sandbox/apiserver/faults.py."""
+    rule = {"path": path, "regex": regex, "verb": verb, "status": status, "hang": hang, "latency": latency, "times": times, "message": message}
+    return api_request(state_dir.resolve(), "/sandbox/faults/api", method="POST", body=rule)
+
+
+def clear_api_faults(state_dir: Path, path: str | None = None) -> list[dict]:
+    """Remove every API fault rule (or only those for `path`); hung requests then answer."""
+    from urllib.parse import quote
+
+    query = f"?path={quote(path, safe='')}" if path is not None else ""
+    return api_request(state_dir.resolve(), f"/sandbox/faults/api{query}", method="DELETE")
 
 
 # -- the Azure fakes ------------------------------------------------------------------------

@@ -89,14 +89,19 @@ def test_rerun_is_safe_and_says_so(sandbox, db_namespace):
 def test_deleting_three_reviews_fails_exactly_the_review_count(sandbox, db_namespace):
     ns = db_namespace
     psql(sandbox, ns, "DELETE FROM reviews WHERE id IN (SELECT id FROM reviews ORDER BY id LIMIT 3)")
-    proc = cli(sandbox, "data", "validate", "-n", ns, "-o", "json")
+    proc = cli(sandbox, "data", "validate", "-n", ns, "-o", "json", "--expect-sample")
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     failed = [(c["check"], c["expected"], c["found"]) for c in report["checks"] if c["result"] != "pass"]
     assert failed == [("count reviews", "500", "497")]
-    table = cli(sandbox, "data", "validate", "-n", ns)
+    table = cli(sandbox, "data", "validate", "-n", ns, "--expect-sample")
     assert table.returncode == 1
     assert "error: 1 of" in table.stderr and "count reviews: expected 500, found 497" in table.stderr
+    # below the sample's count is below the default minimum as well
+    at_least = cli(sandbox, "data", "validate", "-n", ns, "-o", "json")
+    assert at_least.returncode == 1
+    failed = [(c["check"], c["expected"], c["found"]) for c in json.loads(at_least.stdout)["checks"] if c["result"] != "pass"]
+    assert failed == [("count reviews", "at least 500", "497")]
 
     # --force replaces the old Jobs cleanly and reloads
     forced = cli(sandbox, "data", "init", "-n", ns, "--force", "--timeout", "180", "-o", "json")
@@ -106,6 +111,34 @@ def test_deleting_three_reviews_fails_exactly_the_review_count(sandbox, db_names
     pods = json.loads(sandbox.kubectl("get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=data-init", "-o", "json", check=True).stdout)["items"]
     uids = {p["metadata"]["labels"]["controller-uid"] for p in pods if not p["metadata"].get("deletionTimestamp")}
     assert len(uids) == 3  # only the new Jobs' pods remain
+
+
+def test_a_user_added_by_hand_passes_and_an_orphan_fails(sandbox, db_namespace):
+    """Issue 17: `data validate` demanded users = 10, so it failed on every database in use;
+    integrity (orphans) must still fail it."""
+    ns = db_namespace
+    assert cli(sandbox, "data", "validate", "-n", ns).returncode == 0
+    psql(sandbox, ns, "INSERT INTO users (username, email, password_hash, role, display_name) "
+                      "SELECT 'newbie', 'newbie@example.com', password_hash, 'USER', 'Newbie' FROM users WHERE username = 'admin'")
+    try:
+        used = cli(sandbox, "data", "validate", "-n", ns, "-o", "json")
+        assert used.returncode == 0, used.stdout + used.stderr
+        checks = {c["check"]: c for c in json.loads(used.stdout)["checks"]}
+        assert (checks["count users"]["expected"], checks["count users"]["found"], checks["count users"]["result"]) == ("at least 10", "11", "pass")
+        exact = cli(sandbox, "data", "validate", "-n", ns, "--expect-sample")
+        assert exact.returncode == 1 and "count users: expected 10, found 11" in exact.stderr, exact.stderr
+
+        psql(sandbox, ns, "SET session_replication_role = replica; "  # foreign keys are triggers: off for this statement
+                          "INSERT INTO reviews (user_id, place_id, rating) SELECT 999999, min(id), 4 FROM places")
+        broken = cli(sandbox, "data", "validate", "-n", ns, "-o", "json")
+        assert broken.returncode == 1, broken.stdout + broken.stderr
+        failed = [(c["check"], c["kind"], c["found"]) for c in json.loads(broken.stdout)["checks"] if c["result"] != "pass"]
+        assert failed == [("no orphans reviews.user_id -> users", "integrity", "1")]
+        table = cli(sandbox, "data", "validate", "-n", ns)
+        assert table.returncode == 1 and "no orphans reviews.user_id -> users: expected 0, found 1" in table.stderr, table.stderr
+    finally:
+        psql(sandbox, ns, "DELETE FROM reviews WHERE user_id = 999999; DELETE FROM users WHERE username = 'newbie'")
+    assert cli(sandbox, "data", "validate", "-n", ns, "--expect-sample").returncode == 0
 
 
 def test_reset_confirms_then_drops_and_reloads(sandbox, db_namespace):

@@ -226,7 +226,7 @@ REPORT_SCHEMA = {  # docs/doctor.md, "-o json schema"
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "additionalProperties": False,
-    "required": ["context", "namespace", "healthy", "critical", "warnings", "checks_run", "findings", "api_calls"],
+    "required": ["context", "namespace", "healthy", "critical", "warnings", "checks_run", "findings", "api_calls", "could_not_run"],
     "properties": {
         "context": TEXT, "namespace": TEXT, "healthy": {"type": "boolean"},
         "critical": {"type": "integer", "minimum": 0}, "warnings": {"type": "integer", "minimum": 0},
@@ -238,6 +238,7 @@ REPORT_SCHEMA = {  # docs/doctor.md, "-o json schema"
                            "object": TEXT, "title": {"type": "string", "minLength": 1}, "evidence": TEXT,
                            "cause": TEXT, "fix": TEXT, "prevention": TEXT, "command": TEXT}}},
         "api_calls": {"type": "integer", "minimum": 1},
+        "could_not_run": {"type": "array", "items": {"enum": CHECK_NAMES}, "uniqueItems": True},
     },
 }
 
@@ -247,11 +248,11 @@ def validate_json(text: str) -> dict:
     jsonschema.validate(data, REPORT_SCHEMA)
     assert data["critical"] == sum(f["severity"] == "critical" for f in data["findings"])
     assert data["warnings"] == sum(f["severity"] == "warning" for f in data["findings"])
-    assert data["healthy"] == (data["critical"] == 0)
+    assert data["healthy"] == (data["critical"] == 0 and not data["could_not_run"])
     return data
 
 
-def validate_junit(text: str, checks: list[str]) -> ET.Element:
+def validate_junit(text: str, checks: list[str], expect_errors: int = 0) -> ET.Element:
     """JUnit XML as CI servers read it: <testsuite> with tests/failures/errors counts, one
     <testcase classname name> per check, <failure message type> and <system-out> children."""
     suite = ET.fromstring(text.split("?>", 1)[1] if text.startswith("<?xml") else text)
@@ -259,7 +260,8 @@ def validate_junit(text: str, checks: list[str]) -> ET.Element:
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == checks and int(suite.get("tests")) == len(cases)
     failures = [c for c in cases if c.find("failure") is not None]
-    assert int(suite.get("failures")) == len(failures) and suite.get("errors") == "0"
+    errors = [c for c in cases if c.find("error") is not None]
+    assert int(suite.get("failures")) == len(failures) and int(suite.get("errors")) == len(errors) == expect_errors
     for c in cases:
         assert c.get("classname") and {ch.tag for ch in c} <= {"failure", "system-out", "error", "skipped"}
         for fail in c.findall("failure"):
@@ -420,3 +422,54 @@ def test_unreachable_cluster_and_missing_namespace_exit_2(sandbox, tmp_path):
         assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1 and not r.stdout, (r.stdout, r.stderr)
     r = cli(sandbox, "default", "doctor", "--only", "nosuchcheck")
     assert r.returncode == 2 and "unknown check 'nosuchcheck'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+# ---- a check that could not run is not "healthy" ------------------------------------------------
+
+def _config(tmp_path, text: str) -> str:
+    path = tmp_path / "tripgenctl.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_bad_threshold_in_config_does_not_report_healthy(sandbox, namespace, tmp_path):
+    """Issue 15/17: `[thresholds] restarts = "many"` made the crash-loop check "could not run"
+    and doctor still said healthy, exit 0."""
+    sandbox.kube(namespace).request_json("POST", f"/api/v1/namespaces/{namespace}/pods",
+                                         pod("looper", [container("main", "busybox", ["sh", "-c", "exit 1"])]))
+    config = _config(tmp_path, '[thresholds]\nrestarts = "many"\n')
+    r = subprocess.run([sys.executable, "-m", "tripgenctl", "--config", config, "doctor", "--only", "crashloop", "-n", namespace],
+                       capture_output=True, text=True, timeout=120, env=sandbox.env(), stdin=subprocess.DEVNULL)
+    assert r.returncode != 0 and "healthy" not in r.stdout, r.stdout + r.stderr
+    assert "restarts" in r.stdout + r.stderr and "Traceback" not in r.stderr and "TypeError" not in r.stdout + r.stderr
+    if r.returncode == 1:  # (a config loader that rejects the value itself would exit 2 with one line)
+        assert "1 check(s) could not run (crashloop)" in r.stdout and "[thresholds] restarts must be a number" in r.stdout, r.stdout
+
+
+def test_could_not_run_fails_doctor_unless_allow_skipped(sandbox, namespace, tmp_path):
+    """A NaN threshold is a float, yet no comparison with it is ever true: never an alert."""
+    config = _config(tmp_path, "[thresholds]\nmemory_percent = nan\n")
+    base = [sys.executable, "-m", "tripgenctl", "--config", config, "doctor", "--only", "memory", "--only", "pending", "-n", namespace]
+
+    def run(*extra):
+        return subprocess.run(base + list(extra), capture_output=True, text=True, timeout=120, env=sandbox.env(), stdin=subprocess.DEVNULL)
+
+    table = run()
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "1 check(s) could not run (memory)" in table.stdout and "healthy" not in table.stdout, table.stdout
+    assert "memory_percent" in table.stdout
+    data = validate_json(run("-o", "json").stdout)
+    assert data["could_not_run"] == ["memory"] and not data["healthy"] and data["critical"] == 0
+    [f] = [f for f in data["findings"] if f["check"] == "memory"]
+    assert f["title"] == "check could not run: [thresholds] memory_percent must be a finite number >= 0, got nan", f
+    junit = run("-o", "junit")
+    assert junit.returncode == 1
+    suite = validate_junit(junit.stdout, ["pending", "memory"], expect_errors=1)
+    assert "memory_percent" in suite.find("testcase[@name='memory']/error").get("message")
+
+    allowed = run("--allow-skipped")
+    assert allowed.returncode == 0 and "could not run (memory)" in allowed.stdout, allowed.stdout + allowed.stderr
+    skipped = run("--allow-skipped", "-o", "junit")
+    assert skipped.returncode == 0
+    suite = validate_junit(skipped.stdout, ["pending", "memory"])
+    assert suite.find("testcase[@name='memory']/skipped") is not None and suite.get("skipped") == "1"

@@ -62,3 +62,75 @@ def test_status_errors_are_one_line_exit_2(sandbox, tmp_path):
     for path, words in ((unreachable, "cannot reach"), (bad, "kubeconfig")):
         r = run_tool("status", "--kubeconfig", str(path), "-n", "x", timeout=60)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def _awake(sandbox, namespace: str, hours: int = 2) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    from tripgenctl.ops.schedule import AWAKE_ANNOTATION
+
+    until = (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sandbox.kubectl("annotate", "namespace", namespace, f"{AWAKE_ANNOTATION}={until}", "--overwrite", check=True)
+    return until
+
+
+def test_namespace_503_is_unknown_not_none_and_exits_2(sandbox, namespace):
+    """Issue 17: with the namespace GET answering 503, `status` said "Awake until: -" and exit 0."""
+    apply(sandbox, namespace, app_yaml("web"))
+    until = _awake(sandbox, namespace)
+    ok = tool(sandbox, namespace, "status", "-o", "json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["awake_until"] == until, ok.stderr
+    sandbox.api_fault(f"^/api/v1/namespaces/{namespace}$", regex=True, verb="GET", status=503)
+    try:
+        table = tool(sandbox, namespace, "status")
+        as_json = tool(sandbox, namespace, "status", "-o", "json")
+    finally:
+        sandbox.clear_api_faults()
+    assert table.returncode == 2, table.stdout + table.stderr
+    assert f"Awake until: unknown (GET namespace {namespace}: 503 ServiceUnavailable" in table.stdout, table.stdout
+    assert "Awake until: -" not in table.stdout
+    err = table.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: awake until is unknown: ") and "503" in err[0], table.stderr
+    assert as_json.returncode == 2
+    data = json.loads(as_json.stdout)
+    assert data["awake_until"].startswith("unknown (") and "503" in data["awake_until"]
+    assert data["workloads"][0]["name"] == "web"  # what could be read is still shown
+
+
+def test_namespace_forbidden_by_rbac_is_unknown_and_not_exit_0(sandbox, namespace, tmp_path):
+    """A service account that may list the workloads but not get its namespace (a Role of the
+    namespace, the usual developer grant): unknown, exit 1 (refused), never 0."""
+    apply(sandbox, namespace, app_yaml("web"))
+    _awake(sandbox, namespace)
+    rbac = f"""
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: viewer, namespace: {namespace}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: viewer, namespace: {namespace}}}
+rules:
+  - {{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}}
+  - {{apiGroups: [apps], resources: [deployments, statefulsets], verbs: [get, list, watch]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: viewer, namespace: {namespace}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: viewer}}
+subjects: [{{kind: ServiceAccount, name: viewer, namespace: {namespace}}}]
+"""
+    sandbox.kubectl("apply", "-f", "-", input=rbac, check=True)
+    token = sandbox.kubectl("create", "token", "viewer", "-n", namespace, version="1.29", check=True).stdout.decode().strip()
+    cfg = yaml.safe_load(Path(sandbox.kubeconfig).read_text())
+    cfg["users"] = [{"name": "viewer", "user": {"token": token}}]
+    cfg["contexts"] = [{"name": "viewer", "context": {"cluster": cfg["clusters"][0]["name"], "user": "viewer", "namespace": namespace}}]
+    cfg["current-context"] = "viewer"
+    kubeconfig = tmp_path / "viewer"
+    kubeconfig.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "tripgenctl", "status", "--kubeconfig", str(kubeconfig), "-n", namespace],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Awake until: unknown (" in r.stdout and "forbidden (403)" in r.stdout, r.stdout
+    assert "Deployment/web" in r.stdout
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: awake until is unknown:") and token not in r.stdout + r.stderr

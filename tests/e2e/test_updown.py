@@ -4,6 +4,7 @@ failures with reasons. The CLI runs as a subprocess (as cron and users run it)."
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -279,3 +280,87 @@ def test_killed_run_lock_expires_and_ctrl_c_releases(sandbox, namespace):
     terminated.send_signal(signal.SIGTERM)
     terminated.wait(timeout=30)
     assert not lease(sandbox, namespace)["spec"].get("holderIdentity")
+
+
+def wait_replicas(sandbox, namespace: str, wanted: dict[str, int], timeout: float = 30) -> None:
+    """Watch the deployments until their spec.replicas are `wanted`."""
+    from tripgenctl.ops import waiting
+
+    def check(items):
+        return {n: d["spec"]["replicas"] for n, d in items.items()} == wanted
+
+    assert waiting.watch_list(sandbox.kube(namespace), f"/apis/apps/v1/namespaces/{namespace}/deployments", check, timeout), \
+        f"replicas never became {wanted}: {replicas(sandbox, namespace)}"
+
+
+def test_frozen_down_loses_the_lock_to_an_up_and_writes_nothing(sandbox, namespace):
+    """Issue 17: a `down` frozen (SIGSTOP) past its lease, an `up` that takes the lock and
+    finishes, then the `down` resumed: it must not scale anything and exits 1 naming the up."""
+    apply(sandbox, namespace, app_yaml("keep-a") + "---\n" + app_yaml("keep-b"))
+    sandbox.kubectl("scale", "-n", namespace, "deployment/keep-b", "--replicas=2", check=True)
+    wait_up(sandbox, namespace)
+    env = {"TRIPGENCTL_LOCK_SECONDS": "3"}
+    # the down's reads of the namespace are slowed, so it is frozen holding the lock before its first write
+    sandbox.api_fault(f"^/api/v1/namespaces/{namespace}$", regex=True, verb="GET", latency=4)
+    down = spawn(sandbox, namespace, "down", "--yes", env=env)
+    try:
+        held = wait_for_holder(sandbox, namespace, timeout=60)
+        assert f"pid {down.pid}" in held["spec"]["holderIdentity"]
+        os.kill(down.pid, signal.SIGSTOP)
+    finally:
+        sandbox.clear_api_faults()
+    try:
+        up = spawn(sandbox, namespace, "up", "--yes", "--wait-lock", "--timeout", "120", env=env)
+        out, err = up.communicate(timeout=150)
+        assert up.returncode == 0, out + err
+        assert replicas(sandbox, namespace) == {"keep-a": 1, "keep-b": 2}
+    finally:
+        os.kill(down.pid, signal.SIGCONT)
+    out, err = down.communicate(timeout=60)
+    assert down.returncode == 1, out + err
+    assert f"error: lost the lock to {lock.user_host()} pid {up.pid}" in err, err
+    assert replicas(sandbox, namespace) == {"keep-a": 1, "keep-b": 2}  # the apps stay up
+    st = status_json(sandbox, namespace)
+    assert st["overall"] == "UP" and all(w["remembered"] is None and w["scaled_down_at"] is None for w in st["workloads"])
+    assert not lease(sandbox, namespace)["spec"].get("holderIdentity")  # the loser gave nothing back that was not its own
+
+
+def test_lock_lost_while_waiting_ends_the_wait_within_a_renew_interval(sandbox, namespace):
+    """Frozen while waiting for its pods to stop; the up brings them back; resumed, the down's
+    renew thread finds the lease taken and interrupts the wait at once (not after --timeout)."""
+    slow_apps(sandbox, namespace)  # pods take ~4 s to stop
+    env = {"TRIPGENCTL_LOCK_SECONDS": "3"}
+    down = spawn(sandbox, namespace, "down", "--yes", "--timeout", "300", env=env)
+    try:
+        wait_replicas(sandbox, namespace, {"slow-a": 0, "slow-b": 0})
+        os.kill(down.pid, signal.SIGSTOP)
+        up = spawn(sandbox, namespace, "up", "--yes", "--wait-lock", "--timeout", "120", env=env)
+        out, err = up.communicate(timeout=150)
+        assert up.returncode == 0, out + err
+    finally:
+        os.kill(down.pid, signal.SIGCONT)
+    resumed = time.monotonic()
+    out, err = down.communicate(timeout=60)
+    assert time.monotonic() - resumed < 15, "the lost lock was not noticed until the wait ended"
+    assert down.returncode == 1 and "error: lost the lock to" in err and f"pid {up.pid}" in err, out + err
+    assert replicas(sandbox, namespace) == {"slow-a": 1, "slow-b": 1}
+
+
+def test_renewal_failures_past_the_lease_stop_the_run(sandbox, namespace):
+    """The API refuses the lease renewals (503): within a lease duration plus one renew interval
+    the run stops, exit 1, instead of going on without a lock it can no longer prove."""
+    apply(sandbox, namespace, app_yaml("lingers", grace=15))  # sh ignores SIGTERM: ~15 s to stop
+    wait_up(sandbox, namespace)
+    env = {"TRIPGENCTL_LOCK_SECONDS": "3"}
+    down = spawn(sandbox, namespace, "down", "--yes", "--timeout", "120", env=env)
+    try:
+        wait_for_holder(sandbox, namespace)
+        sandbox.api_fault(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{lock.LEASE_NAME}", verb="PUT", status=503)
+        faulted = time.monotonic()
+        out, err = down.communicate(timeout=60)
+        took = time.monotonic() - faulted
+    finally:
+        sandbox.clear_api_faults()
+    assert down.returncode == 1, out + err
+    assert f"error: lost the lock: lease {lock.LEASE_NAME} could not be renewed within its 3s" in err and "503" in err, err
+    assert took < 10, f"noticed only after {took:.1f}s (the pods needed ~15 s to stop)"

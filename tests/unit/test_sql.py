@@ -132,10 +132,14 @@ def test_deleting_three_reviews_fails_exactly_the_review_count(pg):
     assert load_sample(pg, db).returncode == 0
     with pg.connect(db, autocommit=True) as conn:
         conn.execute("DELETE FROM reviews WHERE id IN (SELECT id FROM reviews ORDER BY id LIMIT 3)")
-        report = validation.validate_connection(conn)
+        report = validation.validate_connection(conn, expect_sample=True)
+        at_least = validation.validate_connection(conn)
     failed = [r for r in report.checks if not r.ok]
     assert [(r.check, r.expected, r.found) for r in failed] == [("count reviews", "500", "497")]
     assert not report.ok and "count reviews: expected 500, found 497" in report.message
+    # fewer than the sample is below the minimum too
+    assert [(r.check, r.expected, r.found) for r in at_least.checks if not r.ok] == [("count reviews", "at least 500", "497")]
+    assert not at_least.ok and at_least.sample == "at least"
     # the Job's script says the same and exits non-zero
     res = pg.psql(db, "-f", "validate.sql")
     assert res.returncode != 0
@@ -214,6 +218,55 @@ def test_orphans_and_out_of_bounds_coordinates_are_found(pg):
         "no orphans reviews.place_id -> places": "1",
         "coordinates inside SEOUL bounds": "1 outside",
     }
+
+
+def test_a_used_database_passes_and_exact_sample_counts_need_expect_sample(pg):
+    """Issue 17: validate demanded users = 10, so it failed on any database people use."""
+    db = pg.create_db()
+    assert load_schema(pg, db).returncode == 0
+    assert load_sample(pg, db).returncode == 0
+    with pg.connect(db, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (username, email, password_hash, role, display_name) "
+                     "SELECT 'newbie', 'newbie@example.com', password_hash, 'USER', 'Newbie' FROM users WHERE username = 'admin'")
+        # admin plans one more trip (a copy of one of theirs, one day long)
+        conn.execute("INSERT INTO itineraries (user_id, template_id, location_id, title, start_date, end_date, duration_days, status) "
+                     "SELECT user_id, template_id, location_id, 'one more', start_date, start_date, 1, 'PLANNED' "
+                     "FROM itineraries WHERE user_id = (SELECT id FROM users WHERE username = 'admin') ORDER BY id LIMIT 1")
+        used = validation.validate_connection(conn)
+        exact = validation.validate_connection(conn, expect_sample=True)
+    assert used.ok, used.message
+    by_check = {r.check: r for r in used.checks}
+    assert (by_check["count users"].expected, by_check["count users"].found, by_check["count users"].kind) == ("at least 10", "11", "sample")
+    assert (by_check["user admin"].expected, by_check["user admin"].found) == ("role=ADMIN trips>=5", "role=ADMIN trips=6")
+    assert by_check["no orphans reviews.user_id -> users"].kind == "integrity"
+    assert not exact.ok and exact.sample == "exact"
+    assert {(r.check, r.expected, r.found) for r in exact.checks if not r.ok} == {
+        ("count users", "10", "11"), ("count itineraries", "20", "21"), ("user admin", "role=ADMIN trips=5", "role=ADMIN trips=6")}
+
+
+def test_an_orphan_fails_validation_even_in_a_used_database(pg):
+    db = pg.create_db()
+    assert load_schema(pg, db).returncode == 0
+    assert load_sample(pg, db).returncode == 0
+    with pg.connect(db, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")  # foreign keys are triggers: off for this session
+        conn.execute("INSERT INTO reviews (user_id, place_id, rating) SELECT 999999, min(id), 4 FROM places")
+        conn.execute("SET session_replication_role = DEFAULT")
+        report = validation.validate_connection(conn)
+    assert [(r.check, r.kind, r.expected, r.found) for r in report.checks if not r.ok] == [
+        ("no orphans reviews.user_id -> users", "integrity", "0", "1")]
+    assert not report.ok
+
+
+def test_a_named_user_with_another_role_fails_by_default(pg):
+    db = pg.create_db()
+    assert load_schema(pg, db).returncode == 0
+    assert load_sample(pg, db).returncode == 0
+    with pg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE users SET role = 'USER' WHERE username = 'poweruser'")
+        report = validation.validate_connection(conn)
+    assert [(r.check, r.expected, r.found) for r in report.checks if not r.ok] == [
+        ("user poweruser", "role=POWER_USER trips>=7", "role=USER trips=7")]
 
 
 def test_password_hashes_are_bcrypt_of_the_sample_passwords_and_no_plain_password_is_written(loaded, pg):

@@ -118,6 +118,29 @@ def test_with_retry_retries_conflicts_and_transport_errors(monkeypatch):
         scaling.with_retry(lambda: (_ for _ in ()).throw(ConnectionFailed("down")), "x", attempts=3)
 
 
+def test_with_retry_runs_the_guard_before_every_attempt_and_a_refusing_guard_stops_the_write(monkeypatch):
+    monkeypatch.setattr(scaling.time, "sleep", lambda s: None)
+    events = []
+    answers = [(503, {}), (200, {})]
+    assert scaling.with_retry(lambda: events.append("write") or answers.pop(0), "x", guard=lambda: events.append("guard")) == (200, {})
+    assert events == ["guard", "write", "guard", "write"]
+
+    def refuse():
+        raise lock.LostLock("lost the lock to someone")
+
+    writes = []
+    with pytest.raises(lock.LostLock):
+        scaling.with_retry(lambda: writes.append(1) or (200, {}), "x", guard=refuse)
+    assert writes == []
+
+
+def test_taken_by_names_the_holder_or_the_last_one():
+    assert lock.taken_by({"spec": {"holderIdentity": "b@h pid 2"}}, "a@h pid 1") == "b@h pid 2"
+    released = {"spec": {}, "metadata": {"annotations": {lock.LAST_HOLDER_ANNOTATION: "b@h pid 2"}}}
+    assert lock.taken_by(released, "a@h pid 1") == "b@h pid 2, who has released it since"
+    assert lock.taken_by({"spec": {}}, "a@h pid 1") == "someone else, who has released it since"
+
+
 def test_health_verdict():
     assert scaling._health_verdict(200, {"status": "UP"}) == "UP"
     assert scaling._health_verdict(503, {"status": "DOWN", "components": {"db": {"status": "DOWN"}, "redis": {"status": "UP"}}}) == "DOWN (db)"

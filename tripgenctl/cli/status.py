@@ -2,7 +2,9 @@
 number of list calls. JSON (-o json) carries the same facts:
 {namespace, context, overall, summary, workloads: [{kind, name, role, desired, ready, remembered,
 scaled_down_by, scaled_down_at, excluded, state, since, age, image, drift, reasons, selector}],
-awake_until (RFC3339 while `tripgenctl wake` keeps the nightly down away, else null),
+awake_until (RFC3339 while `tripgenctl wake` keeps the nightly down away, null when not, and
+"unknown (why)" when the namespace could not be read: then status also exits 2 when the API
+could not answer (5xx, 429) and 1 when it refused (403), with one `error:` line on stderr),
 pods: [{name, workload, phase, ready, is_ready, restarts, node, reason, age, ready_since}]}."""
 
 from __future__ import annotations
@@ -24,3 +26,6 @@ def register(app: typer.Typer) -> None:
         opts = options(ctx)
         result = workloads.read(opts.kube())
         render(result, opts.output)
+        if result.exit_code:  # shown as unknown; a script must not read it as "none"
+            typer.echo(f"error: {result.unknown_message()}", err=True)
+            raise typer.Exit(result.exit_code)

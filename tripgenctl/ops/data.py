@@ -166,7 +166,7 @@ def init(kube, profile: str | None = None, force: bool = False, timeout: float =
     return result
 
 
-def validate(kube) -> validation.ValidationReport:
+def validate(kube, expect_sample: bool = False) -> validation.ValidationReport:
     import psycopg
 
     creds = postgres.credentials(kube)
@@ -180,7 +180,7 @@ def validate(kube) -> validation.ValidationReport:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ToolError(f"cannot connect to database {creds.database} through a port-forward to {pod}: {first}") from None
         with conn:
-            return validation.validate_connection(conn, creds.database, target=f"{kube.namespace}/{pod}")
+            return validation.validate_connection(conn, creds.database, target=f"{kube.namespace}/{pod}", expect_sample=expect_sample)
 
 
 def backup_available() -> bool:

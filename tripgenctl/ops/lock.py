@@ -2,13 +2,19 @@
 `up` and the nightly `down` never scale the same workloads at once. The holder renews it while
 it works; a run killed with SIGKILL stops renewing and its lock expires after the lease
 duration, so nobody has to clean up by hand. Every write is resourceVersion-guarded: two runs
-racing for an expired or free lease cannot both win."""
+racing for an expired or free lease cannot both win.
+
+A run frozen (SIGSTOP, a suspended laptop) or cut off past its lease may find, when it resumes,
+that someone else took the lock and finished: it must not undo their work. So the renew thread
+notices a lost lease within one renew interval and interrupts the run, every scaling write is
+preceded by Lock.confirm(), and the run exits 1 with "lost the lock to <holder>"."""
 
 from __future__ import annotations
 
 import contextlib
 import getpass
 import os
+import signal
 import socket
 import threading
 import time
@@ -26,6 +32,23 @@ class Locked(ToolError):
     """Someone else holds the lock (exit 1: the environment is busy, not a usage error)."""
 
     exit_code = 1
+
+
+class LostLock(ToolError):
+    """This run held the lock and no longer does (its lease expired while it was frozen or cut
+    off, and someone else took it): it must make no further write. Exit 1."""
+
+    exit_code = 1
+
+
+class _LostInterrupt(BaseException):
+    """Raised in the main thread (by a signal the renew thread sends) to end whatever the run
+    is waiting for. A BaseException, like KeyboardInterrupt, so no `except Exception` and no
+    retry loop swallows it; held() turns it into the LostLock the renew thread recorded."""
+
+
+LAST_HOLDER_ANNOTATION = "tripgenctl.io/last-holder"  # kept after release: who took the lock last
+INTERRUPT_SIGNAL = signal.SIGUSR1
 
 
 @dataclass
@@ -94,53 +117,114 @@ def describe(lease: dict | None, now: datetime | None = None) -> LockInfo | None
 
 
 class Lock:
-    """A held lease; renewed by a daemon thread until release()."""
+    """A held lease, renewed by a daemon thread every third of its duration until release().
+
+    A renewal that finds the lease in someone else's hands, or that has failed for a whole lease
+    duration, marks the lock lost (`lost`) and interrupts the main thread (see held()); every
+    write of the run is preceded by confirm(), which renews the lease (rv-guarded, so a success
+    proves nobody took it since) and raises LostLock instead of letting the write through."""
 
     def __init__(self, kube, holder: str, seconds: int, lease: dict):
         self.kube = kube
         self.holder = holder
         self.seconds = seconds
+        self.interval = max(0.5, seconds / 3)
         self._lease = lease
+        self._confirmed = time.monotonic()  # when the lease was last known ours (request start)
         self._stop = threading.Event()
-        self._mutex = threading.Lock()
+        self._mutex = threading.RLock()
         self._thread = threading.Thread(target=self._renew_loop, name="tripgenctl-lock-renew", daemon=True)
-        self.lost: str | None = None
+        self.lost: LostLock | None = None
+        self.failure: str | None = None  # the last renewal failure, while the lease is still valid
+        self.on_lost: Callable[[], None] | None = None  # held(): interrupt the main thread
 
     def start(self) -> "Lock":
         self._thread.start()
         return self
 
     def _renew_loop(self) -> None:
-        interval = max(0.5, self.seconds / 3)
-        while not self._stop.wait(interval):
+        while not self._stop.wait(self.interval):
             try:
                 self.renew()
+            except LostLock as exc:
+                self._lose(exc)
+                return
             except ToolError as exc:
-                self.lost = exc.message  # transient: the next tick tries again before expiry
+                self.failure = exc.message
+                if self._expired():
+                    self._lose(self._expiry(exc.message))
+                    return
+
+    def _expired(self, margin: float = 0.0) -> bool:
+        """The last renewal is a lease duration old (less `margin`: time a write still needs)."""
+        return time.monotonic() - self._confirmed >= self.seconds - margin
+
+    def _expiry(self, why: str) -> LostLock:
+        return LostLock(f"lost the lock: lease {LEASE_NAME} could not be renewed within its {self.seconds}s ({why}); no further change made")
+
+    def _lose(self, exc: LostLock, interrupt: bool = True) -> None:
+        """Record the loss once; from the renew thread also interrupt the run (confirm(), in the
+        run's own thread, raises instead)."""
+        with self._mutex:
+            if self.lost is not None or self._stop.is_set():
+                return
+            self.lost = exc
+        if interrupt and self.on_lost is not None:
+            self.on_lost()
+
+    def confirm(self) -> None:
+        """Before a write: raise LostLock unless the lease is still ours. Renews it (one PUT);
+        when the API cannot answer, the write may go ahead only while the last renewal is less
+        than a lease duration old (nobody else can hold it before then)."""
+        if self.lost is not None:
+            raise self.lost
+        try:
+            self.renew()
+        except LostLock as exc:
+            self._lose(exc, interrupt=False)
+            raise self.lost or exc from None
+        except ToolError as exc:
+            # a write needs time too: it may not start in the last renew interval of the lease
+            if self._expired(margin=self.interval):
+                self._lose(self._expiry(exc.message), interrupt=False)
+                raise self.lost or self._expiry(exc.message) from None
 
     def renew(self) -> None:
         with self._mutex:
+            if self.lost is not None:
+                raise self.lost
             for _ in range(3):
                 if self._stop.is_set():
                     return
+                started = time.monotonic()
                 lease = dict(self._lease)
                 lease["spec"] = dict(lease.get("spec") or {}, renewTime=_micro(_now()))
-                status, body = self.kube.request_json("PUT", _path(self.kube, LEASE_NAME), lease, what=f"lease {LEASE_NAME}")
+                status, body = _answer(lambda: self.kube.request_json("PUT", _path(self.kube, LEASE_NAME), lease, what=f"lease {LEASE_NAME}"))
                 if status == 200:
                     self._lease = body
-                    self.lost = None
+                    self._confirmed = started
+                    self.failure = None
                     return
+                if status == 404:
+                    raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made")
                 if status != 409:
                     break
-                s, cur = self.kube.request_json("GET", _path(self.kube, LEASE_NAME))
-                if s != 200 or (cur.get("spec") or {}).get("holderIdentity") != self.holder:
-                    raise ToolError("the lock was taken over by someone else", 1)
+                s, cur = self.kube.request_json("GET", _path(self.kube, LEASE_NAME), what=f"lease {LEASE_NAME}")
+                if s == 404:
+                    raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made")
+                if s != 200:
+                    raise ToolError(f"cannot read lease {LEASE_NAME}: HTTP {s}", 1)
+                if (cur.get("spec") or {}).get("holderIdentity") != self.holder:
+                    raise LostLock(f"lost the lock to {taken_by(cur, self.holder)}: lease {LEASE_NAME} expired while this run "
+                                   f"was not renewing it (frozen or cut off); no further change made")
                 self._lease = cur  # a stale resourceVersion of our own lease: retry with the fresh one
             raise ToolError(f"cannot renew lock: HTTP {status}", 1)
 
     def release(self) -> None:
         """Clear the holder (rv-guarded: never clears a lock someone else took after expiry)."""
         self._stop.set()
+        if self.lost is not None:
+            return  # not ours any more: nothing to give back
         with self._mutex:
             for _ in range(5):
                 lease = dict(self._lease)
@@ -164,6 +248,29 @@ class Lock:
                 self._lease = cur
 
 
+def _answer(request: Callable[[], tuple[int, object]]) -> tuple[int, object]:
+    """(status, body) of a request, also when the door raises an HTTP answer as a typed error
+    carrying `.status` (a 409 must still read as "someone else wrote the lease")."""
+    try:
+        return request()
+    except ToolError as exc:
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and status in (404, 409):
+            return status, {"message": exc.message}
+        raise
+
+
+def taken_by(lease: dict, me: str) -> str:
+    """Who holds the lease now, or who took it last and has released it since."""
+    holder = (lease.get("spec") or {}).get("holderIdentity")
+    if holder:
+        return holder
+    last = ((lease.get("metadata") or {}).get("annotations") or {}).get(LAST_HOLDER_ANNOTATION)
+    if last and last != me:
+        return f"{last}, who has released it since"
+    return "someone else, who has released it since"
+
+
 def try_acquire(kube, holder: str, seconds: int, action: str = "") -> tuple[Lock | None, LockInfo | None]:
     """One attempt: (lock, None) when taken, (None, holder info) when someone else has it."""
     for _ in range(10):
@@ -176,6 +283,7 @@ def try_acquire(kube, holder: str, seconds: int, action: str = "") -> tuple[Lock
             "renewTime": _micro(now),
         }
         meta_ann = {"tripgenctl.io/action": action} if action else {}
+        meta_ann[LAST_HOLDER_ANNOTATION] = holder
         if status == 404:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": LEASE_NAME, "namespace": kube.namespace, "annotations": meta_ann}, "spec": spec}
             s, created = kube.request_json("POST", _path(kube), body)
@@ -220,38 +328,91 @@ def locked_message(info: LockInfo) -> str:
 @contextlib.contextmanager
 def held(kube, action: str, wait: bool = False, timeout: float | None = None, on_wait: Callable[[LockInfo], None] | None = None) -> Iterator[Lock]:
     """Hold the lock for the duration of the block; released on any exit, Ctrl-C included.
-    Without `wait`, a held lock is an immediate Locked error naming the holder."""
+    Without `wait`, a held lock is an immediate Locked error naming the holder. When the lock is
+    lost while the block runs, the block is interrupted (main thread only: a signal ends any
+    wait) and this raises LostLock; writes in the block call lock.confirm() first."""
     holder = identity()
     seconds = lease_seconds()
     deadline = None if timeout is None else time.monotonic() + timeout
     lock: Lock | None = None
     announced = None
-    try:
-        while lock is None:
-            lock, info = try_acquire(kube, holder, seconds, action)
+    with _interruptible() as interrupt:
+        try:
+            while lock is None:
+                lock, info = try_acquire(kube, holder, seconds, action)
+                if lock is not None:
+                    lock.on_lost = interrupt.fire if interrupt else None
+                    break
+                assert info is not None
+                if not wait:
+                    raise Locked(locked_message(info))
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise Locked(locked_message(info) + " (gave up waiting)")
+                if on_wait and announced != info.holder:
+                    on_wait(info)
+                    announced = info.holder
+                _wait_for_change(kube, min(info.expires_in + 0.2, (deadline - time.monotonic()) if deadline else info.expires_in + 0.2))
+        except BaseException as exc:
             if lock is not None:
-                break
-            assert info is not None
-            if not wait:
-                raise Locked(locked_message(info))
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Locked(locked_message(info) + " (gave up waiting)")
-            if on_wait and announced != info.holder:
-                on_wait(info)
-                announced = info.holder
-            _wait_for_change(kube, min(info.expires_in + 0.2, (deadline - time.monotonic()) if deadline else info.expires_in + 0.2))
-    except BaseException as exc:
-        if lock is not None:
+                lock.release()
+            elif not isinstance(exc, Locked):
+                # Ctrl-C / SIGTERM can land after the server took our write but before we knew:
+                # the lease may be ours already, so give it back if it is.
+                _release_if_ours(kube, holder)
+            raise
+        try:
+            yield lock
+        except _LostInterrupt:
+            raise (lock.lost or LostLock("lost the lock; no further change made")) from None
+        except ToolError:
+            if lock.lost is not None:  # a write refused or a wait broken by the loss: say why
+                raise lock.lost from None
+            raise
+        finally:
+            if interrupt:
+                interrupt.disarm()  # a late signal must not break the release
             lock.release()
-        elif not isinstance(exc, Locked):
-            # Ctrl-C / SIGTERM can land after the server took our write but before we knew:
-            # the lease may be ours already, so give it back if it is.
-            _release_if_ours(kube, holder)
-        raise
+
+
+class _Interrupt:
+    """fire() (from the renew thread) raises _LostInterrupt in the main thread: a signal wakes
+    any wait there, a socket read included. disarm() makes a signal still in flight harmless."""
+
+    def __init__(self):
+        self._armed = threading.Event()
+        self._main = threading.main_thread().ident
+
+    def handler(self, signum, frame) -> None:
+        if self._armed.is_set():
+            self._armed.clear()
+            raise _LostInterrupt()
+
+    def fire(self) -> None:
+        self._armed.set()
+        signal.pthread_kill(self._main, INTERRUPT_SIGNAL)
+
+    def disarm(self) -> None:
+        self._armed.clear()
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[_Interrupt | None]:
+    """None when not on the main thread (no signal handler can be installed there): the loss
+    is then noticed at the next write only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    interrupt = _Interrupt()
     try:
-        yield lock
+        previous = signal.signal(INTERRUPT_SIGNAL, interrupt.handler)
+    except ValueError:
+        yield None
+        return
+    try:
+        yield interrupt
     finally:
-        lock.release()
+        interrupt.disarm()
+        signal.signal(INTERRUPT_SIGNAL, previous)
 
 
 def _release_if_ours(kube, holder: str) -> None:

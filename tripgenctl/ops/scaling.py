@@ -9,14 +9,16 @@ interrupted:
 - `up` scales to the remembered count BEFORE removing the annotations, so an interrupted `up`
   still knows the count;
 - scaling goes through the scale subresource, every write is retried on 409 and transient
-  errors with back-off."""
+  errors with back-off;
+- every write (each attempt of it) is preceded by `guard()` when one is given: under the lock
+  that is Lock.confirm(), so a run that lost the lock makes no further write."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 from tripgenctl.errors import ConnectionFailed, ToolError
 from tripgenctl.ops import waiting
@@ -25,6 +27,7 @@ from tripgenctl.ops.progress import Reporter
 
 DEFAULT_UP_REPLICAS = 1
 RETRY_STATUSES = (409, 429, 500, 502, 503, 504)
+Guard = Optional[Callable[[], None]]  # raises (LostLock) when a write must not happen
 
 
 @dataclass
@@ -219,11 +222,13 @@ def object_path(kube, kind: str, name: str) -> str:
     return f"/apis/apps/v1/namespaces/{kube.namespace}/{_collection(kind)}/{name}"
 
 
-def with_retry(fn: Callable[[], tuple[int, object]], what: str, attempts: int = 6, base: float = 0.2) -> tuple[int, object]:
+def with_retry(fn: Callable[[], tuple[int, object]], what: str, attempts: int = 6, base: float = 0.2, guard: Guard = None) -> tuple[int, object]:
     """Retry 409/429/5xx answers and transport errors with exponential back-off; the last
-    answer (or error) is the caller's to judge."""
+    answer (or error) is the caller's to judge. guard() runs before every attempt."""
     last_exc: ToolError | None = None
     for i in range(attempts):
+        if guard is not None:
+            guard()
         try:
             status, body = fn()
         except ConnectionFailed as exc:
@@ -246,17 +251,17 @@ def _check(status: int, body, what: str) -> None:
     raise ToolError(f"{what}: {status} {message}", 1)
 
 
-def scale(kube, kind: str, name: str, replicas: int) -> None:
+def scale(kube, kind: str, name: str, replicas: int, guard: Guard = None) -> None:
     """Through the scale subresource, like `kubectl scale` and the HPA (only spec.replicas)."""
     path = object_path(kube, kind, name) + "/scale"
     status, body = with_retry(
         lambda: kube.request_json("PATCH", path, {"spec": {"replicas": replicas}}, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
-        f"scale {kind.lower()}/{name}",
+        f"scale {kind.lower()}/{name}", guard=guard,
     )
     _check(status, body, f"scale {kind.lower()}/{name} to {replicas}")
 
 
-def remember(kube, step: Step, by: str, at: str) -> int | None:
+def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | None:
     """Record the count (rv-guarded). Re-reads on a conflict: if someone else recorded it in
     the meantime, theirs stands; if the count changed by hand, the fresh one is recorded.
     Returns what is remembered now (None when the workload turned out to be at 0)."""
@@ -268,7 +273,8 @@ def remember(kube, step: Step, by: str, at: str) -> int | None:
         patch: dict = {"metadata": {"annotations": annotations}}
         if rv:
             patch["metadata"]["resourceVersion"] = rv
-        status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}), f"annotate {step.ref}", attempts=3)
+        status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
+                                  f"annotate {step.ref}", attempts=3, guard=guard)
         if status != 409:
             _check(status, body, f"record replicas of {step.ref}")
             return count
@@ -285,10 +291,11 @@ def remember(kube, step: Step, by: str, at: str) -> int | None:
     raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
 
 
-def forget(kube, step: Step) -> None:
+def forget(kube, step: Step, guard: Guard = None) -> None:
     path = object_path(kube, step.kind, step.name)
     patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None}}}
-    status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}), f"annotate {step.ref}")
+    status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
+                              f"annotate {step.ref}", guard=guard)
     _check(status, body, f"clear remembered replicas of {step.ref}")
 
 
@@ -340,7 +347,8 @@ STAGE_TITLES_DOWN = {0: "applications", 1: "Redis", 2: "PostgreSQL"}
 STAGE_TITLES_UP = {0: "PostgreSQL and Redis", 1: "applications"}
 
 
-def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300, reporter: Reporter | None = None) -> RunResult:
+def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300, reporter: Reporter | None = None, guard: Guard = None) -> RunResult:
+    """guard: called before every write (ops/updown passes the lock's confirm)."""
     rep = reporter or Reporter()
     started = time.monotonic()
     deadline = started + timeout
@@ -350,11 +358,11 @@ def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300
         rep.phase(f"stopping {STAGE_TITLES_DOWN.get(stage[0].stage, 'workloads')}")
         for s in stage:
             if s.record is not None:
-                remembered = remember(kube, s, who, at)
+                remembered = remember(kube, s, who, at, guard)
                 s.note = f"remembered {remembered}" if remembered is not None else s.note
             s.started = time.monotonic()
             if s.current != 0:
-                scale(kube, s.kind, s.name, 0)
+                scale(kube, s.kind, s.name, 0, guard)
                 rep.item(s.name, f"{s.current} → 0")
             else:
                 rep.item(s.name, "already at 0")
@@ -389,7 +397,9 @@ def run_up(
     timeout: float = 300,
     reporter: Reporter | None = None,
     smoke: bool = True,
+    guard: Guard = None,
 ) -> RunResult:
+    """guard: called before every write (ops/updown passes the lock's confirm)."""
     rep = reporter or Reporter()
     started = time.monotonic()
     deadline = started + timeout
@@ -408,10 +418,10 @@ def run_up(
         for s in stage:
             s.started = time.monotonic()
             if s.change and s.target != s.current:
-                scale(kube, s.kind, s.name, s.target)
+                scale(kube, s.kind, s.name, s.target, guard)
             # the count is applied: the remembered annotations have done their job
             if s.change:
-                forget(kube, s)
+                forget(kube, s, guard)
             rep.item(s.name, f"{s.current} → {s.target}" if s.target != s.current else f"{s.target} (unchanged)")
         if not wait:
             _not_waited(stage)

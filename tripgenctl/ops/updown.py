@@ -247,12 +247,14 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         rep = reporter()
 
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
-        with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait):
+        with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait) as held:
             plan = make_plan()  # the state may have changed while we asked or waited
+            # every write is checked against the Lease first: a run that lost the lock (frozen
+            # past its lease while another run took it) stops with LostLock, exit 1
             if action == "down":
-                result = scaling.run_down(kube, plan, who, wait=req.wait, timeout=req.timeout, reporter=rep)
+                result = scaling.run_down(kube, plan, who, wait=req.wait, timeout=req.timeout, reporter=rep, guard=held.confirm)
             else:
-                result = scaling.run_up(kube, plan, data_names, wait=req.wait, timeout=req.timeout, reporter=rep)
+                result = scaling.run_up(kube, plan, data_names, wait=req.wait, timeout=req.timeout, reporter=rep, guard=held.confirm)
         _history(kube, reporter, action, "ok" if result.ok else "failed", who, result.message)
         if req.cluster and action == "down" and result.ok:
             rep.phase(f"stopping cluster {target.cluster_name}")

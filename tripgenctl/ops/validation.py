@@ -1,6 +1,12 @@
-"""The sample-data checks of sql/checks.sql, run over any psycopg connection: the CLI uses a
+"""The data checks of sql/checks.sql, run over any psycopg connection: the CLI uses a
 port-forward to postgresql-0, the tests a local PostgreSQL. Each block runs in its own
-transaction, so one broken block (a missing table) fails that check and not the whole report."""
+transaction, so one broken block (a missing table) fails that check and not the whole report.
+
+Two kinds of check, because a development database is used: integrity (`-- check:` blocks:
+tables, foreign keys, orphans, ranges, coordinates) is always checked exactly; sample
+expectations (`-- sample:` blocks: counts, the named users and their trips) by default only
+ask for at least what the sample loaded, so a user added by hand passes, and with
+expect_sample (`data validate --expect-sample`, and the data-validation Job) exactly that."""
 
 from __future__ import annotations
 
@@ -11,14 +17,15 @@ from tripgenctl.errors import UsageError
 from tripgenctl.packaged import sql_dir  # noqa: F401  (re-exported)
 
 CHECKS_FILE = "checks.sql"
-
-
+INTEGRITY, SAMPLE = "integrity", "sample"
+MARKERS = {"-- check:": INTEGRITY, "-- sample:": SAMPLE}
 
 
 @dataclass
 class Check:
     group: str
     query: str
+    kind: str = INTEGRITY  # integrity: (check, expected, found); sample: + (minimum, minimum_met)
 
 
 @dataclass
@@ -28,8 +35,9 @@ class CheckResult:
     found: str
     result: str  # pass | FAIL
     group: str = ""
+    kind: str = INTEGRITY  # integrity | sample
 
-    __table__ = ("check", "expected", "found", "result")
+    __table__ = ("kind", "check", "expected", "found", "result")
 
     @property
     def ok(self) -> bool:
@@ -44,25 +52,28 @@ class ValidationReport:
     failed: int
     message: str
     target: str = ""
+    sample: str = "at least"  # how sample expectations were checked: "at least" | "exact" (--expect-sample)
     checks: list[CheckResult] = field(default_factory=list)
 
     __sections__ = ("checks",)
 
 
 def parse_checks(text: str) -> list[Check]:
-    """Blocks of checks.sql: each starts with a `-- check: <group>` line; other comment lines
-    at the start of a line are dropped, the rest is the block's one query."""
-    blocks: list[tuple[str, list[str]]] = []
+    """Blocks of checks.sql: each starts with a `-- check: <group>` (integrity) or `-- sample:
+    <group>` line; other comment lines at the start of a line are dropped, the rest is the
+    block's one query."""
+    blocks: list[tuple[str, str, list[str]]] = []
     for line in text.splitlines():
-        if line.startswith("-- check:"):
-            blocks.append((line.split(":", 1)[1].strip(), []))
+        marker = next((m for m in MARKERS if line.startswith(m)), None)
+        if marker:
+            blocks.append((line[len(marker):].strip(), MARKERS[marker], []))
         elif blocks and not line.startswith("--"):
-            blocks[-1][1].append(line)
+            blocks[-1][2].append(line)
     out = []
-    for name, body in blocks:
+    for name, kind, body in blocks:
         query = "\n".join(body).strip().rstrip(";").strip()
         if query:
-            out.append(Check(name, query))
+            out.append(Check(name, query, kind))
     return out
 
 
@@ -76,9 +87,10 @@ def load_checks(path: Path | None = None) -> list[Check]:
     return checks
 
 
-def run_checks(conn, checks: list[Check] | None = None) -> list[CheckResult]:
+def run_checks(conn, checks: list[Check] | None = None, expect_sample: bool = False) -> list[CheckResult]:
     """Every check's rows; a block whose query fails becomes one failing row carrying the
-    server's first error line (e.g. a missing table)."""
+    server's first error line (e.g. a missing table). A sample row passes when it meets its
+    minimum, or with expect_sample when found = expected."""
     import psycopg
 
     results: list[CheckResult] = []
@@ -90,24 +102,29 @@ def run_checks(conn, checks: list[Check] | None = None) -> list[CheckResult]:
                     rows = cur.fetchall()
         except psycopg.Error as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            results.append(CheckResult(check.group, "query runs", f"error: {first}", "FAIL", check.group))
+            results.append(CheckResult(check.group, "query runs", f"error: {first}", "FAIL", check.group, check.kind))
             continue
         for row in rows:
             name, expected, found = (None if v is None else str(v) for v in row[:3])
+            ok = found == expected
+            if check.kind == SAMPLE and not expect_sample:
+                if len(row) < 5:
+                    raise UsageError(f"{CHECKS_FILE}: sample block {check.group!r} must return (check, expected, found, minimum, minimum_met)")
+                expected, ok = (None if row[3] is None else str(row[3])), row[4] is True
             results.append(CheckResult(name or check.group, expected or "", found if found is not None else "NULL",
-                                       "pass" if found == expected else "FAIL", check.group))
+                                       "pass" if ok else "FAIL", check.group, check.kind))
     return results
 
 
-def report(results: list[CheckResult], database: str, target: str = "") -> ValidationReport:
+def report(results: list[CheckResult], database: str, target: str = "", expect_sample: bool = False) -> ValidationReport:
     failed = [r for r in results if not r.ok]
     if failed:
         message = f"{len(failed)} of {len(results)} checks failed: " + "; ".join(f"{r.check}: expected {r.expected}, found {r.found}" for r in failed)
     else:
         message = f"all {len(results)} checks passed"
     return ValidationReport(database=database, ok=not failed, passed=len(results) - len(failed), failed=len(failed),
-                            message=message, target=target, checks=results)
+                            message=message, target=target, sample="exact" if expect_sample else "at least", checks=results)
 
 
-def validate_connection(conn, database: str = "", target: str = "") -> ValidationReport:
-    return report(run_checks(conn), database or conn.info.dbname, target)
+def validate_connection(conn, database: str = "", target: str = "", expect_sample: bool = False) -> ValidationReport:
+    return report(run_checks(conn, expect_sample=expect_sample), database or conn.info.dbname, target, expect_sample)

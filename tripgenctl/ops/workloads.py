@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ConnectionFailed, ToolError
 from tripgenctl.labels import selector_matches as labels_match
 from tripgenctl.timestamps import format_time, parse_time  # parse_time re-exported: ops.lock and tests use it
 
@@ -83,9 +83,20 @@ class NamespaceStatus:
     summary: str
     workloads: list[WorkloadInfo] = field(default_factory=list)
     pods: list[PodInfo] = field(default_factory=list)
-    awake_until: str | None = None  # `tripgenctl wake`: the scheduled down skips until then (RFC3339)
+    awake_until: str | None = None  # `tripgenctl wake`: the scheduled down skips until then (RFC3339); "unknown (why)" when unreadable
+    _unknown: dict[str, str] = field(default_factory=dict)  # field -> why it could not be read (not part of the output)
+    _unknown_exit: int = 0  # 2: the API could not answer (5xx, 429); 1: it refused (403) or answered oddly
 
     __sections__ = ("workloads", "pods")
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero when something shown could not be read: a script must not take "unknown"
+        for "none" (a 503 on the namespace is not "not kept awake")."""
+        return self._unknown_exit if self._unknown else 0
+
+    def unknown_message(self) -> str:
+        return "; ".join(f"{name.replace('_', ' ')} is unknown: {why}" for name, why in self._unknown.items())
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -94,9 +105,21 @@ class NamespaceStatus:
 def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
     """One consistent-enough picture of the namespace (4 list/get calls, run in parallel)."""
     ns = kube.namespace
-    status, ns_obj = kube.get_json(f"/api/v1/namespaces/{ns}", accept_status=(200, 404))
+    unreadable, unknown_exit = None, 0
+    try:
+        status, ns_obj = kube.get_json(f"/api/v1/namespaces/{ns}", accept_status=(200, 404))
+    except ToolError as exc:
+        # no answer at all (transport, deadline, credentials) ends the command; an HTTP answer
+        # raised as an error (a door with typed errors carrying .status) is "unknown", like below
+        if isinstance(exc, ConnectionFailed) and getattr(exc, "status", None) is None:
+            raise
+        status, ns_obj = 0, None
+        unreadable, unknown_exit = f"GET namespace {ns}: {exc.message}", exc.exit_code
     if status == 404:
         raise ToolError(f'namespace "{ns}" does not exist in context {kube.context_name}', 2)
+    if unreadable is None and status != 200:
+        unreadable = unreadable_reason(f"GET namespace {ns}", status, ns_obj)
+        unknown_exit = 1 if status in (401, 403) else 2 if status == 429 or status >= 500 else 1
     paths = {
         "deployments": f"/apis/apps/v1/namespaces/{ns}/deployments",
         "statefulsets": f"/apis/apps/v1/namespaces/{ns}/statefulsets",
@@ -109,8 +132,25 @@ def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
         data_names = _configured_data_names()
     result = build(ns, lists["deployments"], lists["statefulsets"], lists["pods"], data_names, now=datetime.now(timezone.utc))
     result.context = kube.context_name
-    result.awake_until = _awake_until(ns_obj)
+    if unreadable is None:
+        result.awake_until = _awake_until(ns_obj)
+    else:  # unknown is not none: the wake annotation may well be there
+        result.awake_until = f"unknown ({unreadable})"
+        result._unknown["awake_until"] = unreadable
+        result._unknown_exit = unknown_exit or 1
     return result
+
+
+def unreadable_reason(what: str, status: int, body) -> str:
+    """`what`: 503 ServiceUnavailable: <the API's message> (a Status body's reason and message)."""
+    if isinstance(body, dict):
+        reason, message = body.get("reason") or "", body.get("message") or ""
+    else:
+        reason, message = "", str(body or "")[:200]
+    if status == 403:
+        return f"{what}: forbidden (403): {message}" if message else f"{what}: forbidden (403)"
+    head = f"{status} {reason}".strip()
+    return f"{what}: {head}: {message}" if message else f"{what}: {head}"
 
 
 def _awake_until(ns_obj) -> str | None:

@@ -107,7 +107,9 @@ class ApiServer:
 
     # ---- app -----------------------------------------------------------------------------
     def make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=1024**3)
+        from tripgen_sandbox.apiserver import faults
+
+        app = web.Application(middlewares=[self._middleware, faults.middleware(self.cluster)], client_max_size=1024**3)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 
@@ -120,7 +122,8 @@ class ApiServer:
             self.cluster.request_counts[key] = self.cluster.request_counts.get(key, 0) + 1
             return await handler(request)
         except ApiError as exc:
-            return web.json_response(exc.status(), status=exc.code)
+            retry = (exc.details or {}).get("retryAfterSeconds")
+            return web.json_response(exc.status(), status=exc.code, headers={"Retry-After": str(retry)} if retry else None)
         except web.HTTPException:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
@@ -144,6 +147,8 @@ class ApiServer:
             return web.json_response(self.cluster.request_counts)
         if path == "/sandbox/faults":
             return await self.faults(request)
+        if path == "/sandbox/faults/api":
+            return await self.api_faults(request)
         if path == "/openapi/v3":
             from tripgen_sandbox.apiserver import openapi
 
@@ -178,7 +183,9 @@ class ApiServer:
 
     async def faults(self, request: web.Request) -> web.Response:
         """Fault injection for tests and demos (admin only): {"name": ..., "value": ...};
-        a null value clears the fault. See sandbox/tripgen_sandbox/faults.py for the names."""
+        a null value clears the fault. The names are listed in tripgen_sandbox/control.py."""
+        from tripgen_sandbox.apiserver import faults
+
         if not request["user"].is_admin:
             raise ApiError(403, "faults are for the sandbox admin")
         if request.method == "POST":
@@ -186,14 +193,38 @@ class ApiServer:
             name, value = body.get("name"), body.get("value")
             if not name:
                 raise ApiError(400, "fault name required")
+            if name == "api" and value is not None:
+                value = [faults.validate_rule(r) for r in (value if isinstance(value, list) else [value])]
             if value is None:
                 self.cluster.faults.pop(name, None)
+                if name == "api":
+                    faults.cleared()
             else:
                 self.cluster.faults[name] = value
             hook = getattr(self.cluster.kubelet, "on_fault", None)
             if hook is not None:  # faults the kubelet acts on (freeze) take effect before we answer
                 hook(name)
         return web.json_response(self.cluster.faults)
+
+    async def api_faults(self, request: web.Request) -> web.Response:
+        """POST a rule (apiserver/faults.py) to add it after the others; DELETE clears every
+        rule, or with ?path=P only the rules for P. Answers with the rules now in force."""
+        from tripgen_sandbox.apiserver import faults
+
+        if not request["user"].is_admin:
+            raise ApiError(403, "faults are for the sandbox admin")
+        rules = self.cluster.faults.setdefault("api", [])
+        if request.method == "POST":
+            rules.append(faults.validate_rule(await self._body(request)))
+        elif request.method == "DELETE":
+            only = request.query.get("path")
+            rules[:] = [r for r in rules if only is not None and r.get("path") != only]
+            faults.cleared()
+        elif request.method != "GET":
+            raise ApiError(405, f"{request.method} is not allowed on /sandbox/faults/api")
+        if not rules:
+            self.cluster.faults.pop("api", None)
+        return web.json_response(rules)
 
     # ---- verbs ---------------------------------------------------------------------------
     async def handle(self, request: web.Request, r: Route) -> web.StreamResponse:

@@ -32,9 +32,14 @@ class DoctorReport:
     checks_run: list[str]
     findings: list[Finding] = field(default_factory=list)
     api_calls: int = 0
+    could_not_run: list[str] = field(default_factory=list)  # checks that could not run: unknown is not healthy
 
-    def exit_code(self, fail_on: str = "critical") -> int:
+    def exit_code(self, fail_on: str = "critical", allow_skipped: bool = False) -> int:
+        """1 for a critical finding, a check that could not run (unless allow_skipped: its
+        question is unanswered, so "healthy" would be a guess), or a warning with fail_on warning."""
         if self.critical:
+            return 1
+        if self.could_not_run and not allow_skipped:
             return 1
         if fail_on == "warning" and self.warnings:
             return 1

@@ -32,6 +32,10 @@ CHECKS: dict[str, Check] = {
     "copies": environment_checks.check_copies,  # developers' copies past their expiry
 }
 LAST = "events"  # runs after the others: Warning events no finding explains
+# the [thresholds] keys each check compares against: a value that is not a number means the
+# check cannot answer its question, which is a finding of its own (never a silent "ok")
+THRESHOLDS = {"crashloop": ("restarts",), "node": ("node_notready_minutes",), "memory": ("memory_percent",), "disk": ("disk_percent",)}
+COULD_NOT_RUN = "check could not run: "
 
 
 @dataclass
@@ -88,15 +92,22 @@ def run_doctor(kube, config, only: list[str] | None = None, skip: list[str] | No
     snap = snapshot.take(kube)
     ctx = Context(kube=kube, now=now or datetime.now(timezone.utc))
     results: dict[str, list[Finding]] = {}
+    runnable = []
+    for n in selected:
+        bad = _bad_threshold(config, n)
+        if bad is not None:
+            results[n] = [bad]
+        elif n != LAST:
+            runnable.append(n)
     with ThreadPoolExecutor(max_workers=6) as pool:
-        futures = {n: pool.submit(CHECKS[n], snap, config, ctx) for n in selected if n != LAST}
+        futures = {n: pool.submit(CHECKS[n], snap, config, ctx) for n in runnable}
         for n, fut in futures.items():
             try:
                 results[n] = fut.result()
             except ToolError as exc:
-                results[n] = [Finding(n, "warning", "doctor", f"check could not run: {exc.message}")]
+                results[n] = [Finding(n, "warning", "doctor", COULD_NOT_RUN + exc.message)]
             except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' findings
-                results[n] = [Finding(n, "warning", "doctor", f"check could not run: {type(exc).__name__}: {exc}"[:300])]
+                results[n] = [Finding(n, "warning", "doctor", f"{COULD_NOT_RUN}internal error: {exc}"[:300], evidence=type(exc).__name__)]
     findings = [f for n in selected if n != LAST for f in results[n]]
     if LAST in selected:
         explained = {f.object for f in findings if f.severity != "ok"}
@@ -109,7 +120,31 @@ def run_doctor(kube, config, only: list[str] | None = None, skip: list[str] | No
     findings.sort(key=lambda f: (order[f.severity], names.index(f.check) if f.check in names else 99))
     critical = sum(f.severity == "critical" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)
+    could_not_run = [n for n in selected if any(f.check == n and f.title.startswith(COULD_NOT_RUN) for f in findings)]
     return DoctorReport(
-        context=kube.context_name, namespace=kube.namespace, healthy=critical == 0, critical=critical, warnings=warnings,
-        checks_run=selected, findings=findings, api_calls=len(kube.calls) - calls_before,
+        context=kube.context_name, namespace=kube.namespace, healthy=critical == 0 and not could_not_run, critical=critical, warnings=warnings,
+        checks_run=selected, findings=findings, api_calls=len(kube.calls) - calls_before, could_not_run=could_not_run,
     )
+
+
+def _bad_threshold(config, check: str) -> Finding | None:
+    """A could-not-run finding when a threshold this check uses is not a usable number: not a
+    number at all, NaN or infinite (every comparison would be false: never an alert), negative,
+    or a percentage outside 0-100."""
+    import math
+
+    for key in THRESHOLDS.get(check, ()):
+        value = getattr(config.thresholds, key, None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problem = "must be a number"
+        elif not math.isfinite(value) or value < 0:
+            problem = "must be a finite number >= 0"
+        elif key.endswith("_percent") and not 0 < value <= 100:
+            problem = "must be a percentage (0-100]"
+        else:
+            continue
+        where = f" in {config.source}" if getattr(config, "source", None) else ""
+        return Finding(check, "warning", "config", f"{COULD_NOT_RUN}[thresholds] {key} {problem}, got {value!r}",
+                       evidence=f"[thresholds] {key} = {value!r}{where}",
+                       fix=f"set [thresholds] {key} to a number (default {getattr(type(config.thresholds)(), key)!r})")
+    return None
