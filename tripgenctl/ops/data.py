@@ -156,7 +156,7 @@ def init(kube, profile: str | None = None, force: bool = False, timeout: float =
     from tripgenctl.ops.safety import Change, Plan
 
     plan = Plan("data init --force", kube.context_name, namespace, database=database, overwrites_rows=bool(rows), destructive=bool(rows),
-                backup_prefix="pre-init",
+                _backup_prefix="pre-init",
                 changes=[Change(f"table {t}", f"{n} rows deleted, the sample data reloaded") for t, n in rows.items()]
                 or [Change("database " + database, "no sample data yet: schema and sample data loaded")])
     return gate.perform(kube, plan, lambda _backup: _load(kube, configmaps, job_objects, InitResult(namespace, True, "", existing_rows=rows), timeout, on_update),
@@ -222,7 +222,7 @@ def reset(kube, gate, profile: str | None = None, timeout: float = 300.0, sql_pa
     counts = postgres.table_counts(kube, creds.database)
     changes = [Change(f"table {t}", f"dropped ({n} rows)") for t, n in sorted(counts.items())]
     changes.append(Change("schema public", "recreated; schema and sample data loaded again"))
-    plan = Plan("data reset", kube.context_name, namespace, changes, database=creds.database, overwrites_rows=True, backup_prefix="pre-reset")
+    plan = Plan("data reset", kube.context_name, namespace, changes, database=creds.database, overwrites_rows=True, _backup_prefix="pre-reset")
 
     def work(backup_file: str | None) -> ResetResult:
         if on_update:

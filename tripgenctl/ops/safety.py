@@ -73,7 +73,7 @@ class Plan:
     destructive: bool = True  # False: nothing exists that could be lost, so no question
     note: str | None = None
     dry_run: bool = False
-    backup_prefix: str | None = None  # safety backup name: <prefix>-YYYYmmdd-HHMMSS (default pre-<action>)
+    _backup_prefix: str | None = None  # (not shown) safety backup name: <prefix>-YYYYmmdd-HHMMSS (default pre-<action>)
     safety_backup: str | None = None  # filled once taken (the plan of a real run is reported)
 
     __sections__ = ("changes",)
@@ -100,7 +100,7 @@ def who() -> str:
 
 def _reason(action: str) -> str:
     """`data init --force` -> DataInit: an Event reason is UpperCamelCase."""
-    words = [w for w in action.replace("-", " ").split() if w and not w.startswith("-")]
+    words = [part for w in action.split() if not w.startswith("-") for part in w.split("-") if part]
     return "".join(w[:1].upper() + w[1:] for w in words) or "Tripgenctl"
 
 
@@ -198,7 +198,7 @@ class Gate:
         from tripgenctl.ops import backup
 
         directory = self.options.backup_dir or Path(self.config.backup.dir)
-        prefix = plan.backup_prefix or "pre-" + "-".join(w for w in plan.action.split() if not w.startswith("-"))
+        prefix = plan._backup_prefix or "pre-" + "-".join(w for w in plan.action.split() if not w.startswith("-"))
         name = f"{prefix}-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.say(f"safety backup of database {plan.database or '?'} before {plan.action}: {directory / name}")
         info = backup.backup(kube, directory, name=name, fmt=self.config.backup.format, kind="safety", unique=True)
