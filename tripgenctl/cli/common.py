@@ -62,7 +62,8 @@ def confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not stdin_is_tty():
-        raise NotConfirmed(f"{question.rstrip('?').rstrip('.')}: refusing without a terminal; pass --yes to proceed")
+        statement = question.removesuffix(" Continue?").rstrip("?").rstrip(".")
+        raise NotConfirmed(f"{statement}: refusing without a terminal; pass --yes to proceed")
     sys.stderr.write(f"{question} [y/N]: ")
     sys.stderr.flush()
     answer = sys.stdin.readline()  # KeyboardInterrupt (Ctrl-C) propagates: handle_errors exits 130
