@@ -142,7 +142,8 @@ def test_other_context_with_yes_is_refused_without_the_mismatch_flag(sandbox, na
     dump.write_bytes(b"not looked at: the guard comes first")
     for args in (["down", "--yes"], ["up", "--yes"], ["cache", "flush", "--yes"], ["deploy", "--yes"],
                  ["db", "restore", str(dump), "--yes", "--backup-dir", str(tmp_path)],
-                 ["data", "reset", "--yes", "--backup-dir", str(tmp_path)], ["schedule", "remove", "--yes"]):
+                 ["data", "reset", "--yes", "--backup-dir", str(tmp_path)], ["schedule", "remove", "--yes"], ["wake", "--for", "1h"],
+                 ["secrets", "init", "--force", "--yes"]):
         r = cli(sandbox, "--context", "aks-tripgen-dev-prod", *args, "-n", namespace, env=env)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         [line] = stderr_lines(r)
@@ -150,6 +151,9 @@ def test_other_context_with_yes_is_refused_without_the_mismatch_flag(sandbox, na
         assert "--allow-other-context" in line, line
     assert sandbox.kube(namespace).get_object("apps/v1", "Deployment", "keep-me")["spec"]["replicas"] == 1
     assert sandbox.kubectl("get", "deployment", "user-service", "-n", namespace).returncode != 0  # deploy applied nothing
+    ns_obj = sandbox.kube(namespace).get_object("v1", "Namespace", namespace)
+    assert "tripgenctl.io/awake-until" not in (ns_obj["metadata"].get("annotations") or {})  # wake wrote nothing
+    assert sandbox.kube(namespace).get_object("v1", "Secret", "postgresql-secret", namespace) is None
     assert own_events(sandbox, namespace) == []
 
     allowed = cli(sandbox, "--context", "aks-tripgen-dev-prod", "down", "--yes", "--allow-other-context", "-n", namespace, env=env)
