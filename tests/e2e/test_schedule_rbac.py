@@ -99,7 +99,7 @@ def test_schedule_account_gets_403_for_exec_and_port_forward_and_the_schedule_st
     condition, log, pod = run_job(sandbox, namespace, schedule.UP_JOB, "morning-rbac")
     assert condition == "Complete" and exit_code(pod) == 0, log
     records = json_lines(log)
-    assert records[-1]["result"] == "ok", log
+    assert records[-1]["result"] == "ok" and records[-1]["context"] == "in-cluster" and "@" in records[-1]["by"], log
     assert replicas(sandbox, namespace) == {"alpha": 1}
     assert sandbox.kube(namespace).get_object("apps/v1", "StatefulSet", "postgresql")["spec"]["replicas"] == 1
     assert "forbidden" not in log.lower(), log

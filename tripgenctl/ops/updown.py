@@ -180,8 +180,10 @@ def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Call
     action = req.action
     if req.log_format == "json":
         level = "error" if summary.result == "failed" else "info"
+        from tripgenctl.ops.safety import who
+
         runlog.emit(action, summary.text(), level=level, action=action, namespace=summary.namespace, result=summary.result,
-                    reason=summary.reason, duration=summary.duration, scheduled=summary.scheduled)
+                    reason=summary.reason, duration=summary.duration, scheduled=summary.scheduled, by=who(), context=summary.context)
     elif summary.result == "skipped":
         say(f"scheduled {action} skipped: {summary.reason}", False)
     if url and summary.result in ("failed", "skipped"):
