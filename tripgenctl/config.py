@@ -16,6 +16,7 @@ from typing import Any
 
 from tripgenctl.errors import UsageError
 
+SANDBOX_CONTEXTS = ("tripgen-sandbox", "tripgen-sandbox-cert")
 APPS = ["user-service", "trip-service", "ai-service", "location-service"]
 
 
@@ -123,8 +124,11 @@ class Environment:
 class ToolConfig:
     profile: str = "001"
     namespace: str = "tripgen-dev"
-    # production guard: deploy and restore refuse other contexts/servers unless --yes (glob patterns)
-    expected_contexts: list[str] = field(default_factory=lambda: ["tripgen-sandbox", "tripgen-sandbox-cert", "aks-tripgen-dev*", "tripgen-dev*"])
+    # the target guard (ops/guard.py): destructive commands refuse other contexts unless
+    # --allow-other-context. Exact names; an entry is a glob pattern only if written as one here.
+    # None: the sandbox's contexts and the AKS cluster's own (azure.cluster_name, as `cluster
+    # credentials` names it).
+    expected_contexts: list[str] | None = None
     expected_servers: list[str] = field(default_factory=list)
     workloads: Workloads = field(default_factory=Workloads)
     images: dict[str, str] = field(default_factory=dict)  # container name -> image, over the profile's
@@ -142,6 +146,14 @@ class ToolConfig:
     request_timeout: float = 30.0
     source: str | None = None  # the file it was read from
     environment: str | None = None  # the environment selected for this run (not a file key)
+
+    def target_contexts(self) -> list[str]:
+        """The context names (or the user's own patterns) the guard accepts."""
+        if self.expected_contexts is not None:
+            if not isinstance(self.expected_contexts, list) or not all(isinstance(c, str) for c in self.expected_contexts):
+                raise UsageError("config expected_contexts: expected a list of context names")
+            return list(self.expected_contexts)
+        return [*SANDBOX_CONTEXTS, self.azure.cluster_name]
 
 
 SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "timeouts": TimeoutsConfig,

@@ -72,7 +72,9 @@ class SandboxConfig:
     def save(self) -> None:
         data = asdict(self)
         data["state_dir"] = str(self.state_dir)
-        (self.state_dir / "sandbox.json").write_text(json.dumps(data, indent=2))
+        from tripgen_sandbox.private import write_private
+
+        write_private(self.state_dir / "sandbox.json", json.dumps(data, indent=2))
 
     @classmethod
     def load(cls, state_dir: Path) -> "SandboxConfig":

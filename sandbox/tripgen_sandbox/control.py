@@ -92,8 +92,9 @@ def marked_processes(short_id: str) -> list[int]:
 
 
 def start(state_dir: Path, overrides: dict | None = None, timeout: float = 60.0) -> SandboxStatus:
-    state = state_dir.resolve()
-    state.mkdir(parents=True, exist_ok=True)
+    from tripgen_sandbox.private import private_dir
+
+    state = private_dir(state_dir.resolve())
     config = SandboxConfig.load(state)
     for k, v in (overrides or {}).items():
         if v is not None:
@@ -294,8 +295,9 @@ def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, r
     if current.running:
         _write_env_file(state / "azure.env", azure_env(state))
         return azure_status(state)
-    adir = _azure_dir(state)
-    adir.mkdir(parents=True, exist_ok=True)
+    from tripgen_sandbox.private import private_dir
+
+    adir = private_dir(_azure_dir(state))
     hook = f"{shlex.quote(sys.executable)} -m tripgen_sandbox.control {{}} {shlex.quote(str(state))}"
     argv = [sys.executable, "-m", "tripgen_sandbox.azurefakes", "--state-dir", str(adir), "--kubeconfig", str(state / "kubeconfig"),
             "--on-stop", hook.format("stop"), "--on-start", hook.format("start"),

@@ -34,8 +34,10 @@ def free_port(host: str) -> int:
 
 async def run(config: SandboxConfig) -> None:
     state = config.state_dir
-    state.mkdir(parents=True, exist_ok=True)
-    config.runtime_dir.mkdir(parents=True, exist_ok=True)
+    from tripgen_sandbox.private import private_dir
+
+    private_dir(state)
+    private_dir(config.runtime_dir)  # PostgreSQL's socket (trusted, like the image's local connections) lives here
     pki = ensure_pki(state / "pki")
     token = load_or_create_secret(state / "pki" / "admin.token")
     signing_key = load_or_create_secret(state / "pki" / "sa.key").encode()

@@ -45,7 +45,9 @@ def ensure_pki(pki_dir: Path) -> dict[str, Path]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
-    pki_dir.mkdir(parents=True, exist_ok=True)
+    from tripgen_sandbox.private import private_dir, write_private
+
+    private_dir(pki_dir)
     paths = {n: pki_dir / n for n in ("ca.crt", "ca.key", "server.crt", "server.key", "admin.crt", "admin.key")}
     if all(p.exists() for p in paths.values()):
         return paths
@@ -87,9 +89,10 @@ def ensure_pki(pki_dir: Path) -> dict[str, Path]:
         (paths["server.crt"], _pem_cert(scert)), (paths["server.key"], _pem_key(skey)),
         (paths["admin.crt"], _pem_cert(acert)), (paths["admin.key"], _pem_key(akey)),
     ):
-        path.write_bytes(data)
         if path.suffix == ".key":
-            path.chmod(0o600)
+            write_private(path, data)
+        else:
+            path.write_bytes(data)
     return paths
 
 
@@ -113,5 +116,6 @@ def write_kubeconfig(path: Path, server: str, pki: dict[str, Path], token: str, 
         "current-context": context,
         "preferences": {},
     }
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    path.chmod(0o600)
+    from tripgen_sandbox.private import write_private
+
+    write_private(path, yaml.safe_dump(doc, sort_keys=False))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 import uuid
 from collections import deque
 from datetime import datetime, timezone
@@ -106,9 +105,9 @@ class Store:
             "resourceVersion": self._rv,
             "objects": {k: list(v.values()) for k, v in self._objects.items() if v},
         }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.path)
+        from tripgen_sandbox.private import write_private
+
+        write_private(self.path, json.dumps(data))  # every Secret is in here: 0600
         self._dirty = False
 
     def _schedule_save(self) -> None:

@@ -96,6 +96,16 @@ def test_stop_without_terminal_or_yes_is_refused_before_any_change(fake):
     assert fake.cluster.power_state == "Running" and not fake.hooks
 
 
+def test_stop_dry_run_shows_the_plan_and_changes_nothing(fake):
+    r = run("cluster", "stop", "--dry-run", "-o", "json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["action"] == "cluster stop" and plan["dry_run"] and plan["destructive"]
+    assert plan["changes"][0]["change"].startswith("Running -> Stopped")
+    assert {"object": "node pool nodepool1", "change": "2 x Standard_B2s Running -> Stopped"} in plan["changes"]
+    assert fake.cluster.power_state == "Running" and not fake.hooks
+
+
 def test_stop_refused_while_an_operation_is_in_progress(fake):
     fake.gate.clear()  # the stop hook blocks: the operation stays in progress
     accepted = run("cluster", "stop", "--yes", "--no-wait", "-o", "json")

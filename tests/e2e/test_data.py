@@ -86,7 +86,7 @@ def test_rerun_is_safe_and_says_so(sandbox, db_namespace):
     assert psql(sandbox, ns, "SELECT count(*) FROM reviews") == before
 
 
-def test_deleting_three_reviews_fails_exactly_the_review_count(sandbox, db_namespace):
+def test_deleting_three_reviews_fails_exactly_the_review_count(sandbox, db_namespace, tmp_path):
     ns = db_namespace
     psql(sandbox, ns, "DELETE FROM reviews WHERE id IN (SELECT id FROM reviews ORDER BY id LIMIT 3)")
     proc = cli(sandbox, "data", "validate", "-n", ns, "-o", "json", "--expect-sample")
@@ -104,7 +104,7 @@ def test_deleting_three_reviews_fails_exactly_the_review_count(sandbox, db_names
     assert failed == [("count reviews", "at least 500", "497")]
 
     # --force replaces the old Jobs cleanly and reloads
-    forced = cli(sandbox, "data", "init", "-n", ns, "--force", "--timeout", "180", "-o", "json")
+    forced = cli(sandbox, "data", "init", "-n", ns, "--force", "--yes", "--backup-dir", str(tmp_path), "--timeout", "180", "-o", "json")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "replaced the Job of a previous run" in forced.stderr
     assert cli(sandbox, "data", "validate", "-n", ns).returncode == 0

@@ -90,9 +90,12 @@ def test_guard_refuses_an_unconfigured_context(sandbox, namespace, tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: deploy refused: context \"aks-tripgen-prod\"") and "--yes" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: deploy refused: context \"aks-tripgen-prod\"") and "--allow-other-context" in lines[0]
     assert sandbox.kubectl("get", "deployment", "user-service", "-n", namespace).returncode != 0  # nothing applied
-    forced = cli(sandbox, "deploy", "-n", namespace, "--context", "aks-tripgen-prod", "--yes", "--dry-run", env={"KUBECONFIG": str(kubeconfig)})
+    # --yes answers the question; it is not the override of the target guard
+    yes_only = cli(sandbox, "deploy", "-n", namespace, "--context", "aks-tripgen-prod", "--yes", "--dry-run", env={"KUBECONFIG": str(kubeconfig)})
+    assert yes_only.returncode == 2 and "--allow-other-context" in yes_only.stderr, yes_only.stderr
+    forced = cli(sandbox, "deploy", "-n", namespace, "--context", "aks-tripgen-prod", "--allow-other-context", "--dry-run", env={"KUBECONFIG": str(kubeconfig)})
     assert forced.returncode == 0, forced.stderr
 
 
@@ -103,7 +106,7 @@ def test_no_secret_value_in_any_output(sandbox, namespace, tmp_path):
     for fmt in ("table", "json"):
         for verbose in ([], ["-v"], ["-vv"]):
             base = ["-n", namespace, "-o", fmt, *verbose]
-            force = ["--force"] if outputs else []
+            force = ["--force", "--yes"] if outputs else []
             outputs.append(cli(sandbox, "secrets", "init", *base, "--env-file", str(env_file), *force))
             outputs.append(cli(sandbox, "secrets", "check", *base))
     outputs.append(cli(sandbox, "secrets", "init", "-n", namespace, "--env-file", str(env_file), "--dry-run", "--force"))

@@ -278,7 +278,8 @@ def test_killed_run_lock_expires_and_ctrl_c_releases(sandbox, namespace):
     terminated = spawn(sandbox, namespace, "down", "--yes", env={"TRIPGENCTL_LOCK_SECONDS": "60"})
     wait_for_holder(sandbox, namespace)
     terminated.send_signal(signal.SIGTERM)
-    terminated.wait(timeout=30)
+    assert terminated.wait(timeout=30) == 143  # 128 + SIGTERM, as every command
+    assert terminated.stderr.read().strip().splitlines()[-1] == "terminated (SIGTERM)"
     assert not lease(sandbox, namespace)["spec"].get("holderIdentity")
 
 

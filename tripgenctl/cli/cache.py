@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, gate, handle_errors, options
 
 
 def register(app: typer.Typer) -> None:
@@ -19,13 +19,17 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         db: Optional[int] = typer.Option(None, "--db", help="FLUSHDB this database number instead of FLUSHALL."),
         asynchronous: bool = typer.Option(False, "--async", help="FLUSHALL ASYNC."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show the key count only."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan (the key count) and change nothing."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
     ) -> None:
         """Show DBSIZE, confirm, FLUSHALL (or FLUSHDB), show DBSIZE after."""
         from tripgenctl.ops import cache as ops_cache
         from tripgenctl.render import render
 
         opts = options(ctx)
-        result = ops_cache.flush(opts.kube(), lambda q: confirm(q, yes), db=db, asynchronous=asynchronous, dry_run=dry_run)
-        render(result, opts.output)
+        safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, log_format=log_format)
+        result = ops_cache.flush(opts.kube(), safety, db=db, asynchronous=asynchronous)
+        if result is not None:
+            render(result, opts.output)

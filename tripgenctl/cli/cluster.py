@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
     def stop(
         ctx: typer.Context,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would stop (the cluster, its node pools) and change nothing."),
         no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the stop."),
         timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the stop to finish."),
         subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
@@ -92,10 +93,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stop the cluster (nodes and API server; data on disks is kept). Pre-checks: no
         operation in progress, provisioning Succeeded; already stopped -> says so, exit 0."""
-        from tripgenctl.ops.cluster import cluster_stop
+        from tripgenctl.ops.cluster import cluster_status, cluster_stop
         from tripgenctl.render import render
 
         target = _target(subscription, resource_group, cluster_name)
+        if dry_run:  # the safety contract's plan (ops/safety.py), from the cluster's current state
+            from tripgenctl.ops.safety import Change, Plan
+
+            state = cluster_status(target)
+            pools = [Change(f"node pool {p.name}", f"{p.count} x {p.vm_size} {p.power_state} -> Stopped") for p in state.node_pools]
+            plan = Plan("cluster stop", f"AKS {target.resource_group}/{target.cluster_name}", "(every namespace)",
+                        [Change(f"AKS cluster {state.cluster}", f"{state.power_state} -> Stopped: every node and the API server go down; disks kept"),
+                         *pools], destructive=state.power_state != "Stopped", dry_run=True)
+            render(plan, options(ctx).output)
+            return
         view = _ProgressView("stopping", target.cluster_name)
         try:
             result = cluster_stop(target, confirm=lambda q: confirm(q + "?", yes), wait=not no_wait,

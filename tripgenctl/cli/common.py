@@ -57,13 +57,48 @@ def stdout_is_tty() -> bool:
 
 def confirm(question: str, yes: bool) -> None:
     """Ask before destructive work. Never prompts without a terminal: refuses instead, so a
-    cron job without --yes fails loudly rather than hanging or acting unasked."""
+    cron job without --yes fails loudly rather than hanging or acting unasked. The question goes
+    to stderr (visible even when stdout is redirected, e.g. `-o json > file`). Ctrl-C at the
+    question is an interruption (exit 130); Ctrl-D, end of input, is "not confirmed" (exit 2)."""
     if yes:
         return
     if not stdin_is_tty():
-        raise NotConfirmed(f"{question.rstrip('?')}: refusing without a terminal; pass --yes to proceed")
-    if not typer.confirm(question, default=False):
+        statement = question.removesuffix(" Continue?").rstrip("?").rstrip(".")
+        raise NotConfirmed(f"{statement}: refusing without a terminal; pass --yes to proceed")
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()  # KeyboardInterrupt (Ctrl-C) propagates: handle_errors exits 130
+    if answer == "":
+        sys.stderr.write("\n")
+        raise NotConfirmed("aborted: no answer (end of input)")
+    if answer.strip().lower() not in ("y", "yes"):
         raise NotConfirmed("aborted: not confirmed")
+
+
+def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_other_context: bool = False,
+         no_safety_backup: bool = False, backup_dir: str | None = None, log_format: str = "text"):
+    """The safety contract (ops/safety.py) with a terminal's callbacks: the question, the dry-run
+    plan on stdout (in the -o format), progress and warnings on stderr, JSON trail lines."""
+    from pathlib import Path
+
+    from tripgenctl.config import load
+    from tripgenctl.ops import runlog, safety
+    from tripgenctl.render import render
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    opts = options(ctx)
+    chosen = safety.Options(yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
+                            backup_dir=Path(backup_dir) if backup_dir else None, log_format=log_format)
+    return safety.Gate(chosen, load(), confirm=lambda question: confirm(question, yes),
+                       show_plan=lambda plan: render(plan, opts.output),
+                       say=lambda text: typer.echo(f"  {text}" if not text.startswith("warning:") else text, err=True),
+                       emit=runlog.emit)
+
+
+ALLOW_OTHER_CONTEXT_HELP = "Act even though the kube context is not one configured for the environment (expected_contexts). --yes does not imply it."
+NO_SAFETY_BACKUP_HELP = "Skip the verified backup taken before rows are deleted or overwritten."
+LOG_FORMAT_HELP = "text, or json: the run's trail as one JSON line on stderr."
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -81,20 +116,66 @@ def report(result, output: str, ok: bool | None = None) -> None:
         raise typer.Exit(1)
 
 
+def _signal_names(signum: int) -> str:
+    import signal
+
+    return {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP)"}.get(signum, "interrupted")
+
+
+class _Signals:
+    """SIGTERM (a CronJob deadline, `kill`) and SIGHUP (a closed terminal) raise like Ctrl-C does,
+    so every finally block runs (locks released, partial files removed) and the exit code is
+    128 + the signal. Installed only in the main thread (a test runner's thread cannot)."""
+
+    def __enter__(self):
+        import signal
+
+        from tripgenctl.ops.safety import Interrupted
+
+        def handler(signum, frame):
+            raise Interrupted(signum)
+
+        self.previous = {}
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                self.previous[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError):  # not the main thread
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, prev in self.previous.items():
+            try:
+                signal.signal(sig, prev)
+            except (ValueError, OSError):
+                pass
+        return False
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Every command body runs inside this: ToolErrors become one line on stderr and their exit
-    code; Ctrl-C becomes exit 130; anything unexpected is still one line (with --verbose, the
-    traceback), never a bare stack trace."""
+    code; Ctrl-C, SIGTERM and SIGHUP become one line and exit 128 + signal (130, 143, 129);
+    anything unexpected is still one line (with --verbose, the traceback), never a bare stack
+    trace."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with _Signals():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.TyperException):
             raise  # usage errors (BadParameter raised in a body): Typer prints them, exit 2
         except ToolError as exc:
             fail(exc.message, exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            from tripgenctl.ops.safety import signum_of
+
+            signum = signum_of(exc)
+            typer.echo(_signal_names(signum), err=True)
+            raise typer.Exit(128 + signum)
+        except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks

@@ -8,10 +8,11 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP, gate, handle_errors, options
 
 PROFILE_HELP = "Design revision whose images the Jobs use: 001 (default, from config) or 000."
 TIMEOUT_HELP = "Seconds to wait for PostgreSQL, and for each Job to Complete or Failed."
+BACKUP_DIR_HELP = "Where the safety backup goes (default from config: backups/)."
 SQL_DIR_HELP = "Directory with schema.sql and the sample files (default: the repository's sql/, or $TRIPGENCTL_SQL)."
 
 
@@ -46,19 +47,31 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def init_cmd(
         ctx: typer.Context,
-        force: bool = typer.Option(False, "--force", help="Run even if the database already holds sample data (drops and reloads it)."),
+        force: bool = typer.Option(False, "--force", help="Run even if the database already holds sample data (drops and reloads it: asks, and takes a safety backup first)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="With --force: do not ask. Without a terminal, required."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="With --force: show what would be deleted (tables and row counts) and change nothing."),
+        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help=NO_SAFETY_BACKUP_HELP),
+        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=BACKUP_DIR_HELP),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
         timeout: float = typer.Option(300.0, "--timeout", help=TIMEOUT_HELP),
         profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
         sql_dir: Optional[Path] = typer.Option(None, "--sql-dir", help=SQL_DIR_HELP),
     ) -> None:
         """Apply the script ConfigMaps (from sql/) and the Jobs database-schema-init, sample-data-load,
         data-validation in order; stop at the first that fails and show its log."""
-        from tripgenctl.config import load
         from tripgenctl.ops import data as ops
         from tripgenctl.render import render
 
         opts = options(ctx)
-        result = ops.init(opts.kube(), profile or load().profile, force=force, timeout=timeout, sql_path=sql_dir, on_update=_progress(opts.output))
+        safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
+                      backup_dir=backup_dir, log_format=log_format)
+        if dry_run and not force:
+            raise typer.BadParameter("--dry-run shows what --force would delete; without --force data init deletes nothing", param_hint="--dry-run")
+        result = ops.init(opts.kube(), profile or safety.config.profile, force=force, timeout=timeout, sql_path=sql_dir,
+                          on_update=_progress(opts.output), gate=safety)
+        if result is None:  # dry run: the plan was shown
+            return
         render(result, opts.output)
         if not result.ok:
             _show_failure(result)
@@ -89,27 +102,27 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def reset_cmd(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a context other than the configured environment."),
-        no_backup: bool = typer.Option(False, "--no-backup", help="Skip the backup taken before dropping the schema."),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the pre-reset backup goes (default from config: backups/)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask. Without a terminal, required."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be dropped (tables and row counts) and change nothing."),
+        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", "--no-backup", help=NO_SAFETY_BACKUP_HELP),
+        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=BACKUP_DIR_HELP),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
         timeout: float = typer.Option(300.0, "--timeout", help=TIMEOUT_HELP),
         profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
         sql_dir: Optional[Path] = typer.Option(None, "--sql-dir", help=SQL_DIR_HELP),
     ) -> None:
-        """Back up, DROP SCHEMA public CASCADE, recreate it, and run `data init` again."""
-        from tripgenctl.config import load
+        """Back up (verified), DROP SCHEMA public CASCADE, recreate it, and run `data init` again."""
         from tripgenctl.ops import data as ops
-        from tripgenctl.ops import guard
         from tripgenctl.render import is_machine, render
 
-        cfg = load()
         opts = options(ctx)
-        kube = opts.kube()
-        guard.require_expected(kube, cfg, "data reset", yes=yes)
-        backup_note = "" if no_backup or not ops.backup_available() else " (a backup is taken first)"
-        confirm(f"Drop every table in schema public of namespace {opts.namespace} and reload the sample data{backup_note}?", yes)
-        result = ops.reset(kube, take_backup=not no_backup, backup_dir=Path(backup_dir) if backup_dir else None,
-                           profile=profile or cfg.profile, timeout=timeout, sql_path=sql_dir, on_update=_progress(opts.output))
+        safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
+                      backup_dir=backup_dir, log_format=log_format)
+        result = ops.reset(opts.kube(), safety, profile=profile or safety.config.profile, timeout=timeout, sql_path=sql_dir,
+                           on_update=_progress(opts.output))
+        if result is None:  # dry run: the plan was shown
+            return
         render(result, opts.output)
         if result.init is not None and not is_machine(opts.output):
             render(result.init, opts.output)

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report
 
 DIR_HELP = "Where backups live (default from config: backups/)."
 
@@ -154,28 +154,34 @@ def register(app: typer.Typer) -> None:
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a target other than the backup's origin."),
         drop_extra: bool = typer.Option(False, "--drop-extra", help="Also drop tables, views and sequences the backup does not hold."),
         allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Restore a file that cannot be proven intact (an uncompressed custom archive without metadata)."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
     ) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
         the database that the backup lacks are reported (and with --drop-extra removed)."""
         from tripgenctl.cli.progress import byte_progress
         from tripgenctl.cli.validate import file_path
         from tripgenctl.ops import restore
+        from tripgenctl.ops.safety import Change, Plan
         from tripgenctl.render import render
 
         file_path(file, "backup file")  # before any call: a directory is not a backup
-
-        from tripgenctl.config import load
-        from tripgenctl.ops import guard
-
         opts = options(ctx)
         kube = opts.kube()
-        guard.require_expected(kube, load(), "restore", yes=yes)
-        with byte_progress("restore", total=file.stat().st_size if file.exists() else None) as progress:
-            result = restore.restore(
-                kube, file, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
-                confirm=lambda q: confirm(q, yes), allow_other_target=yes, progress=progress,
-                drop_extra=drop_extra, allow_unverified=allow_unverified,
-            )
+        safety = gate(ctx, yes=yes, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup, log_format=log_format)
+        safety.guard(kube, "db restore")
+        plan = Plan("db restore", kube.context_name, kube.namespace, [Change(f"database {into or '(the live one)'}", f"restored from {file.name}")],
+                    database=into, overwrites_rows=not into)
+        with safety.trail(kube, plan) as record:
+            with byte_progress("restore", total=file.stat().st_size if file.exists() else None) as progress:
+                result = restore.restore(
+                    kube, file, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
+                    confirm=lambda q: confirm(q, yes), allow_other_target=yes, progress=progress,
+                    drop_extra=drop_extra, allow_unverified=allow_unverified,
+                )
+            plan.database, plan.safety_backup = result.target_database, result.safety_backup
+            record.result = "ok" if result.counts_match is not False else "failed"
+            record.message = f"{file.name} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")
         render(result, opts.output)
         if result.counts_match is False:
             raise typer.Exit(1)

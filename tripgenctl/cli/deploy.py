@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, handle_errors, options, report
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -58,7 +58,8 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: show what would change, change nothing."),
         wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for every workload to roll out."),
         timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Deploy even if the context is not the configured environment."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (it does not override the context guard: see --allow-other-context)."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout."""
         from tripgenctl.config import load
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
         cfg = load()
         opts = options(ctx)
         kube = opts.kube()
-        guard.require_expected(kube, cfg, "deploy", yes=yes)
+        guard.require_expected(kube, cfg, "deploy", allow_other_context=allow_other_context)
         with rollout_display() as show:
             result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=dry_run, wait=wait, timeout=timeout, on_update=show)
         report(result, opts.output)

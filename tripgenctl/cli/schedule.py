@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, gate, handle_errors, options
 
 
 def register(app: typer.Typer) -> None:
@@ -51,16 +51,30 @@ def register(app: typer.Typer) -> None:
 
     @schedule.command("remove")
     @handle_errors
-    def remove(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
+    def remove(
+        ctx: typer.Context,
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show the objects that would be deleted and change nothing."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+    ) -> None:
         """Delete the schedule's CronJobs, Role and config (the environment stays as it is)."""
-        from tripgenctl.config import load
         from tripgenctl.ops import schedule as ops
+        from tripgenctl.ops.safety import Change, Plan
         from tripgenctl.render import render
 
         opts = options(ctx)
         kube = opts.kube()
-        confirm(f"Remove the schedule ({ops.DOWN_JOB}, {ops.UP_JOB}) from {kube.context_name}/{kube.namespace}?", yes)
-        render(ops.remove(kube, load()), opts.output, title="Schedule objects")
+        safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context)
+        safety.guard(kube, "schedule remove")
+        objects = [o for o in ops.render(safety.config, kube.namespace) if o["kind"] not in ops.KEEP_ON_REMOVE]
+        plan = Plan("schedule remove", kube.context_name, kube.namespace,
+                    [Change(f"{o['kind']}/{o['metadata']['name']}", "deleted") for o in objects],
+                    note="the nightly down and the morning up stop happening")
+        removed = safety.perform(kube, plan, lambda _backup: ops.remove(kube, safety.config),
+                                 outcome=lambda rows: (all(not r.result.startswith("error") for r in rows),
+                                                       ", ".join(f"{r.ref} {r.result}" for r in rows)))
+        if removed is not None:
+            render(removed, opts.output, title="Schedule objects")
 
     @schedule.command("crontab")
     @handle_errors

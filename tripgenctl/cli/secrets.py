@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, gate, handle_errors, options, report
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
         env_file: Optional[Path] = typer.Option(None, "--env-file", help=".env-style file with POSTGRES_PASSWORD, REDIS_PASSWORD, JWT_SECRET, SERVICEBUS_CONNECTION_STRING, OPENAI_API_KEY, ... (the environment wins)."),
         force: bool = typer.Option(False, "--force", help="Replace existing Secrets (keys not supplied keep their current value)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be created, create nothing."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="With --force: do not ask before replacing Secrets. Without a terminal, required."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """Create postgresql-secret, redis-secret, jwt-secret, servicebus-connection, openai-api-key.
         Passwords and the JWT key are generated when not supplied; the OpenAI key and the
@@ -32,7 +34,21 @@ def register(app: typer.Typer) -> None:
 
         opts = options(ctx)
         values = ops.sources(file_path(env_file, "--env-file"))
-        result = ops.init(opts.kube(), opts.namespace, values, force=force, dry_run=dry_run)
+        kube = opts.kube()
+        if force and not dry_run:  # replacing live Secrets: the safety contract (ops/safety.py)
+            from tripgenctl.ops.safety import Change, Plan
+
+            safety = gate(ctx, yes=yes, allow_other_context=allow_other_context)
+            safety.guard(kube, "secrets init --force")
+            preview = ops.init(kube, opts.namespace, values, force=True, dry_run=True)
+            replaced = [r for r in preview.secrets if r.action == "would replace"]
+            plan = Plan("secrets init --force", kube.context_name, opts.namespace,
+                        [Change(f"Secret {r.secret}", f"replaced (keys {', '.join(r.keys)}; {r.sources})") for r in replaced],
+                        destructive=bool(replaced))
+            result = safety.perform(kube, plan, lambda _backup: ops.init(kube, opts.namespace, values, force=True),
+                                    outcome=lambda r: (True, ", ".join(f"{row.secret} {row.action}" for row in r.secrets)))
+        else:
+            result = ops.init(kube, opts.namespace, values, force=force, dry_run=dry_run)
         render(result, opts.output)
 
     @secrets.command("check")

@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, handle_errors, options
 
 EXCLUDE_HELP = "Leave this workload alone (repeatable). The annotation tripgenctl.io/exclude=true does the same."
 CLUSTER_HELP_DOWN = "Then stop the AKS cluster itself (Azure; the config's azure section): the nodes are most of the bill. Only after the namespace went down cleanly."
@@ -18,7 +18,8 @@ NOTIFY_HELP = "Webhook (Slack/Teams-compatible) told when the run fails or skips
 
 def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool = False, exclude: Sequence[str] = (),
             include_data: bool = False, wait: bool = True, timeout: float = 300, wait_lock: bool = False, scheduled: bool = False,
-            log_format: str = "text", notify_url: str | None = None, cluster: bool = False) -> None:
+            log_format: str = "text", notify_url: str | None = None, cluster: bool = False,
+            allow_other_context: bool = False) -> None:
     """Shared by `down`, `up` and `wake`, so the three print, log and exit alike."""
     from dataclasses import replace
 
@@ -32,7 +33,8 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     opts = options(ctx)
     request = updown.Request(action, opts.namespace, opts.context, opts.kubeconfig, yes=yes, dry_run=dry_run, exclude=tuple(exclude),
                              include_data=include_data, wait=wait, timeout=timeout, wait_lock=wait_lock, scheduled=scheduled,
-                             log_format=log_format, notify_url=notify_url, cluster=cluster)
+                             log_format=log_format, notify_url=notify_url, cluster=cluster,
+                             allow_other_context=allow_other_context)
 
     def show_result(result) -> None:
         if log_format != "json" or is_machine(opts.output):  # JSON log lines already carry it, unless -o json/yaml asks for stdout
@@ -70,12 +72,14 @@ def register(app: typer.Typer) -> None:
         log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json (a terminal gets a live view)."),
         notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help=NOTIFY_HELP),
         cluster: bool = typer.Option(False, "--cluster", help=CLUSTER_HELP_DOWN),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """Scale the applications to 0, remembering each one's replica count (databases stay up).
         Exit codes: 0 done (or a scheduled run skipped), 1 a workload did not stop or the cluster
         refused (forbidden, lock held), 2 usage error or the cluster cannot be reached."""
         execute(ctx, "down", yes=yes, dry_run=dry_run, exclude=exclude or (), include_data=include_data, wait=not no_wait, timeout=timeout,
-                wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster)
+                wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster,
+                allow_other_context=allow_other_context)
 
     @app.command("up")
     @handle_errors
@@ -91,10 +95,12 @@ def register(app: typer.Typer) -> None:
         log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json (a terminal gets a live view)."),
         notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help=NOTIFY_HELP),
         cluster: bool = typer.Option(False, "--cluster", help=CLUSTER_HELP_UP),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """Restore every workload's remembered count: PostgreSQL and Redis first (Ready, and
         PostgreSQL answers SELECT 1), then the applications, then a health smoke test.
         Exit codes: 0 done (or a scheduled run skipped), 1 something did not come up or the
         cluster refused, 2 usage error or the cluster cannot be reached."""
         execute(ctx, "up", yes=yes, dry_run=dry_run, exclude=exclude or (), wait=not no_wait, timeout=timeout,
-                wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster)
+                wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster,
+                allow_other_context=allow_other_context)

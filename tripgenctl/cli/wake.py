@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, handle_errors, options
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         no_wait: bool = typer.Option(False, "--no-wait", help="Scale and return without waiting for readiness."),
         timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for everything to become Ready."),
         log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """Bring the environment up now and record "awake until" on the namespace: the scheduled
         `down` skips (and logs why) until then (at most 30 days ahead). `tripgenctl status` shows it."""
@@ -31,13 +32,15 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.cli.updown import execute
         from tripgenctl.config import load
         from tripgenctl.errors import UsageError
-        from tripgenctl.ops import schedule
+        from tripgenctl.ops import guard, schedule
 
         # checked before any call: a bad duration must not half-run (record nothing, scale nothing)
         span = validate.duration(for_, "--for", validate.MAX_WAKE) if for_ and not until and not cancel and ":" not in for_ else None
         validate.seconds(timeout, "--timeout")
         cfg = load()
         opts = options(ctx)
+        # the target guard before anything is written (the up below checks again)
+        guard.require_expected(opts.kube(), cfg, "wake", allow_other_context=allow_other_context)
         if cancel:
             if for_ or until:
                 raise UsageError("--cancel takes no --for / --until")
@@ -47,4 +50,4 @@ def register(app: typer.Typer) -> None:
         # recorded BEFORE the bring-up: a nightly job starting meanwhile already sees it
         result = schedule.record_wake(opts.kube(), cfg, when)
         typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})", err=True)
-        execute(ctx, "up", yes=True, wait=not no_wait, timeout=timeout, log_format=log_format)
+        execute(ctx, "up", yes=True, wait=not no_wait, timeout=timeout, log_format=log_format, allow_other_context=allow_other_context)

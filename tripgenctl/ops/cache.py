@@ -90,17 +90,27 @@ def require_pod(kube) -> None:
         raise ToolError(f"pod {pod} is not running (phase {p.status.phase}); try: tripgenctl up --include-data")
 
 
-def flush(kube, confirm, db: int | None = None, asynchronous: bool = False, dry_run: bool = False) -> FlushResult:
+def flush(kube, gate, db: int | None = None, asynchronous: bool = False) -> FlushResult | None:
+    """Through the safety contract (ops/safety.py): guard, plan (the key count), --dry-run,
+    question, FLUSHALL/FLUSHDB, trail. None for a dry run (the gate showed the plan). No safety
+    backup: Redis holds the cache, which the apps rebuild; nothing in it is the data of record."""
+    from tripgenctl.ops.safety import Change, Plan
+
+    gate.guard(kube, "cache flush")
     require_pod(kube)
     before = dbsize(kube, db) if db is not None else total_keys(kube)
     command = (["-n", str(db), "FLUSHDB"] if db is not None else ["FLUSHALL"]) + (["ASYNC"] if asynchronous else [])
     shown = " ".join(c for c in command if c != "-n" and not c.isdigit()) + (f" (db {db})" if db is not None else "")
-    if dry_run:
-        return FlushResult(shown, before, before, dry_run=True)
-    confirm(f"{shown} on {kube.context_name}/{kube.namespace} {pod_name()}: {before} keys will be deleted. Continue?")
-    reply = redis_cli(kube, *command, after=f"{shown} was sent, so whether the keys are gone is unknown: check DBSIZE before retrying")
-    if reply.strip() != "OK":
-        raise ToolError(_explain(reply))
-    done = f"{shown} answered OK; only the count of keys left is missing"
-    after = dbsize(kube, db, after=done) if db is not None else total_keys(kube, after=done)
-    return FlushResult(shown, before, after)
+    plan = Plan("cache flush", kube.context_name, kube.namespace,
+                [Change(f"Redis {pod_name()}" + (f" db {db}" if db is not None else " (all databases)"), f"{shown}: {before} keys will be deleted")],
+                destructive=True)
+
+    def work(_backup: str | None) -> FlushResult:
+        reply = redis_cli(kube, *command, after=f"{shown} was sent, so whether the keys are gone is unknown: check DBSIZE before retrying")
+        if reply.strip() != "OK":
+            raise ToolError(_explain(reply))
+        done = f"{shown} answered OK; only the count of keys left is missing"
+        after = dbsize(kube, db, after=done) if db is not None else total_keys(kube, after=done)
+        return FlushResult(shown, before, after)
+
+    return gate.perform(kube, plan, work, outcome=lambda r: (True, f"{r.command}: {r.keys_before} -> {r.keys_after} keys"))

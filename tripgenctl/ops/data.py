@@ -5,14 +5,14 @@ init: wait (bounded) for PostgreSQL, refuse to touch a database that already hol
 unless forced, generate the two script ConfigMaps from sql/ (the only copy of the SQL), then run
 the three Jobs strictly in order, stopping at the first that does not Complete.
 validate: the checks of sql/checks.sql over psycopg through a port-forward to postgresql-0.
-reset: optional safety backup, DROP/CREATE schema public, init again."""
+reset: DROP/CREATE schema public, init again. init --force and reset go through the safety
+contract (ops/safety.py): a verified safety backup before any row goes."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -133,8 +133,14 @@ def existing_rows(kube, database: str) -> dict[str, int]:
 # ---- commands ------------------------------------------------------------------------------------
 
 def init(kube, profile: str | None = None, force: bool = False, timeout: float = 300.0, sql_path: Path | None = None,
-         on_update: Progress | None = None) -> InitResult:
+         on_update: Progress | None = None, gate=None) -> InitResult | None:
+    """Without --force a database that holds sample data is left alone (nothing is destroyed, so
+    no question). With --force the run goes through the safety contract (`gate`, ops/safety.py):
+    target guard, the plan (every table's rows that go), --dry-run, the question, a verified
+    safety backup, the Jobs, the trail. None for a dry run."""
     namespace = kube.namespace
+    if force and gate is not None:
+        gate.guard(kube, "data init --force")
     configmaps = script_configmaps(namespace, sql_path)  # bad --sql-dir fails before touching anything
     job_objects = ordered_jobs(namespace, profile)
     require_secret(kube)
@@ -145,7 +151,19 @@ def init(kube, profile: str | None = None, force: bool = False, timeout: float =
         summary = ", ".join(f"{t} {n}" for t, n in rows.items())
         return InitResult(namespace, True, f"already initialised ({summary}); nothing done. Use --force to drop and reload the sample data",
                           skipped=True, existing_rows=rows)
-    result = InitResult(namespace, True, "", existing_rows=rows)
+    if gate is None:  # the caller (reset) went through the contract already
+        return _load(kube, configmaps, job_objects, InitResult(namespace, True, "", existing_rows=rows), timeout, on_update)
+    from tripgenctl.ops.safety import Change, Plan
+
+    plan = Plan("data init --force", kube.context_name, namespace, database=database, overwrites_rows=bool(rows), destructive=bool(rows),
+                _backup_prefix="pre-init",
+                changes=[Change(f"table {t}", f"{n} rows deleted, the sample data reloaded") for t, n in rows.items()]
+                or [Change("database " + database, "no sample data yet: schema and sample data loaded")])
+    return gate.perform(kube, plan, lambda _backup: _load(kube, configmaps, job_objects, InitResult(namespace, True, "", existing_rows=rows), timeout, on_update),
+                        outcome=lambda r: (r.ok, r.message))
+
+
+def _load(kube, configmaps: list[dict], job_objects: list[dict], result: InitResult, timeout: float, on_update: Progress | None) -> InitResult:
     for cm in configmaps:
         kube.apply_object(cm)
         result.configmaps.append(cm["metadata"]["name"])
@@ -187,30 +205,31 @@ def backup_available() -> bool:
     return importlib.util.find_spec("tripgenctl.ops.backup") is not None
 
 
-def reset(kube, take_backup: bool = True, backup_dir: Path | None = None, profile: str | None = None, timeout: float = 300.0,
-          sql_path: Path | None = None, on_update: Progress | None = None) -> ResetResult:
-    """The caller has confirmed. Backup first (when the backup capability exists and is wanted),
-    then DROP/CREATE schema public, then init from scratch."""
+def reset(kube, gate, profile: str | None = None, timeout: float = 300.0, sql_path: Path | None = None,
+          on_update: Progress | None = None) -> ResetResult | None:
+    """Through the safety contract (ops/safety.py): guard, plan (every table of schema public
+    with its rows), --dry-run, question, verified safety backup (unless --no-safety-backup),
+    then DROP/CREATE schema public and init from scratch, trail. None for a dry run."""
+    from tripgenctl.ops.safety import Change, Plan
+
+    gate.guard(kube, "data reset")
     namespace = kube.namespace
-    script_configmaps(namespace, sql_path)
-    ordered_jobs(namespace, profile)
+    configmaps = script_configmaps(namespace, sql_path)
+    job_objects = ordered_jobs(namespace, profile)
     require_secret(kube)
     require_postgres(kube, timeout, on_update)
     creds = postgres.credentials(kube)
-    backup_file = None
-    if take_backup and backup_available():
-        from tripgenctl.config import load
-        from tripgenctl.ops import backup
+    counts = postgres.table_counts(kube, creds.database)
+    changes = [Change(f"table {t}", f"dropped ({n} rows)") for t, n in sorted(counts.items())]
+    changes.append(Change("schema public", "recreated; schema and sample data loaded again"))
+    plan = Plan("data reset", kube.context_name, namespace, changes, database=creds.database, overwrites_rows=True, _backup_prefix="pre-reset")
 
-        cfg = load()
-        name = "pre-reset-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    def work(backup_file: str | None) -> ResetResult:
         if on_update:
-            on_update(f"backing up {creds.database} before the reset ({name})")
-        info = backup.backup(kube, backup_dir or Path(cfg.backup.dir), name=name, fmt=cfg.backup.format, kind="safety")
-        backup_file = str((backup_dir or Path(cfg.backup.dir)) / info.file)
-    if on_update:
-        on_update(f"dropping and recreating schema public in {creds.database}")
-    postgres.psql(kube, RESET_SQL, creds.database)
-    result = init(kube, profile=profile, force=True, timeout=timeout, sql_path=sql_path, on_update=on_update)
-    message = ("backup " + backup_file + "; " if backup_file else "") + "schema public recreated; " + result.message
-    return ResetResult(namespace, result.ok, message, backup_file, result)
+            on_update(f"dropping and recreating schema public in {creds.database}")
+        postgres.psql(kube, RESET_SQL, creds.database)
+        result = _load(kube, configmaps, job_objects, InitResult(namespace, True, ""), timeout, on_update)
+        message = ("backup " + backup_file + "; " if backup_file else "") + "schema public recreated; " + result.message
+        return ResetResult(namespace, result.ok, message, backup_file, result)
+
+    return gate.perform(kube, plan, work, outcome=lambda r: (r.ok, r.message))

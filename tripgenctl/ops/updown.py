@@ -44,6 +44,7 @@ class Request:
     log_format: str = "text"  # text | json
     notify_url: str | None = None  # an explicit --notify
     cluster: bool = False
+    allow_other_context: bool = False  # the target guard (ops/guard.py): --yes does not imply it
 
 
 @dataclass
@@ -72,20 +73,24 @@ def notify_url(explicit: str | None, scheduled: bool) -> str | None:
 
 @contextlib.contextmanager
 def _sigterm_as_exit():
-    """A cron job killed with SIGTERM still runs the finally blocks (the lock is released)."""
+    """A cron job killed with SIGTERM (or a closed terminal's SIGHUP) still runs the finally
+    blocks (the lock is released), and exits 128 + signal like every command (cli/common.py)."""
+    from tripgenctl.ops.safety import Interrupted
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread (CliRunner in a thread): nothing to install
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
 
 
 def _data_names() -> tuple[str, str]:
@@ -122,10 +127,15 @@ def run(
         result, cluster_result = _act(req, where, connect, confirm, show_plan)
     except ToolError as exc:
         done = summary("failed", exc.message)
+        _trail(req, where, "failed", exc.message, say)
         _finish(req, done, url, say)
         return Outcome(summary=done, error=exc)
-    except KeyboardInterrupt:
-        _finish(req, summary("failed", "interrupted (Ctrl-C or SIGTERM)"), url, say)
+    except KeyboardInterrupt as exc:
+        from tripgenctl.ops.safety import Interrupted, signum_of
+
+        name = Interrupted(signum_of(exc)).name
+        _trail(req, where, "interrupted", f"interrupted ({name})", say)
+        _finish(req, summary("failed", f"interrupted ({name})"), url, say)
         raise
     if isinstance(result, str):  # skipped, with the reason
         done = summary("skipped", result)
@@ -142,9 +152,27 @@ def run(
             runlog.emit(req.action, f"{rec['workload']}: {rec['from']} → {rec['to']} {rec['result']}",
                         level="info" if rec["result"] != "failed" else "error", **rec)
     show_result(result)
+    _trail(req, where, "ok" if result.ok else "failed", result.message, say)
     done = summary("ok" if result.ok else "failed", None if result.ok else result.message, records)
     _finish(req, done, url, say)
     return Outcome(result, cluster_result, None, done)
+
+
+def _trail(req: Request, where: dict, result: str, message: str, say: Callable[[str, bool], None]) -> None:
+    """The safety contract's trail (ops/safety.py): an Event on the namespace, for runs that got
+    past the question only (where["kube"] is set then); a refusal changed nothing."""
+    from tripgenctl.ops import safety
+
+    kube = where.get("kube") if where.get("approved") else None
+    if kube is None:
+        return
+    action = req.action + (" --include-data" if req.include_data else "") + (" --scheduled" if req.scheduled else "")
+    failed = safety.record_event(kube, kube.namespace, action, result, message, details={"context": kube.context_name})
+    if failed:
+        if req.log_format == "json":
+            runlog.emit(req.action, f"the run was not recorded as an Event: {failed}", level="warning", action=req.action)
+        else:
+            say(f"warning: the run was not recorded as an Event in namespace {kube.namespace}: {failed}", True)
 
 
 def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Callable[[str, bool], None]) -> None:
@@ -153,8 +181,10 @@ def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Call
     action = req.action
     if req.log_format == "json":
         level = "error" if summary.result == "failed" else "info"
+        from tripgenctl.ops.safety import who
+
         runlog.emit(action, summary.text(), level=level, action=action, namespace=summary.namespace, result=summary.result,
-                    reason=summary.reason, duration=summary.duration, scheduled=summary.scheduled)
+                    reason=summary.reason, duration=summary.duration, scheduled=summary.scheduled, by=who(), context=summary.context)
     elif summary.result == "skipped":
         say(f"scheduled {action} skipped: {summary.reason}", False)
     if url and summary.result in ("failed", "skipped"):
@@ -217,6 +247,9 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
 
         kube = connect(context)
         where.update(namespace=kube.namespace, context=kube.context_name)
+        from tripgenctl.ops import guard
+
+        guard.require_expected(kube, load(), action, allow_other_context=req.allow_other_context)
         who = lock.user_host() + (" (scheduled)" if req.scheduled else "")
         if cluster_result is not None and action == "up":
             _history(kube, reporter, "cluster-start", "ok", who, cluster_result.message)
@@ -244,6 +277,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             n = len(plan.changes)
             confirm(f"{action} {n} workload(s) in {kube.context_name}/{kube.namespace}"
                     + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
+        where.update(kube=kube, approved=True)
         rep = reporter()
 
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731

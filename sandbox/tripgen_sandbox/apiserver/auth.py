@@ -181,6 +181,7 @@ def load_or_create_secret(path: Path, nbytes: int = 32) -> str:
     if path.exists():
         return path.read_text().strip()
     value = secrets.token_urlsafe(nbytes)
-    path.write_text(value)
-    path.chmod(0o600)
+    from tripgen_sandbox.private import write_private
+
+    write_private(path, value)
     return value

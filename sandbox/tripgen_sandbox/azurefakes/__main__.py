@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     state = args.state_dir
-    state.mkdir(parents=True, exist_ok=True)
+    from tripgen_sandbox.private import private_dir
+
+    private_dir(state)
     key_file = state / "azurefakes.key"
     if not key_file.exists():
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600)

@@ -29,7 +29,9 @@ def _name(cn: str) -> x509.Name:
 def ensure_certs(directory: Path) -> CertFiles:
     """Create the CA and serving cert once per directory; reuse them afterwards so a client that
     already trusts the CA keeps working across restarts of the fakes."""
-    directory.mkdir(parents=True, exist_ok=True)
+    from tripgen_sandbox.private import private_dir
+
+    private_dir(directory)
     files = CertFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
     if files.ca.exists() and files.cert.exists() and files.key.exists():
         return files
@@ -68,6 +70,7 @@ def ensure_certs(directory: Path) -> CertFiles:
     )
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    files.key.chmod(0o600)
+    from tripgen_sandbox.private import write_private
+
+    write_private(files.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return files
