@@ -46,6 +46,8 @@ def check_database(snap: Snapshot, cfg, ctx) -> list[Finding]:
         if not ok:
             out.append(Finding("database", "critical", f"pod/{pg_pod}", "PostgreSQL does not accept a query with the Secret's credentials",
                                evidence=detail, command=f"kubectl logs {pg_pod} -n {snap.namespace} --tail=50", **texts("database")))
+        else:
+            out += _secret_authenticates(snap, ctx, "postgres", pg_pod)
         restarts = sum(cs.get("restartCount", 0) for cs in pod.get("status", {}).get("containerStatuses") or [])
         if restarts:
             out.append(Finding("database", "warning", f"pod/{pg_pod}", f"PostgreSQL restarted {restarts} time(s): connections were dropped",
@@ -59,7 +61,35 @@ def check_database(snap: Snapshot, cfg, ctx) -> list[Finding]:
         if not ok:
             out.append(Finding("database", "critical", f"pod/{redis_pod}", "Redis does not answer PING with its password", evidence=detail,
                                command=f"kubectl logs {redis_pod} -n {snap.namespace} --tail=50", **texts("database")))
+        out += _secret_authenticates(snap, ctx, "redis", redis_pod)
     return out
+
+
+def _secret_authenticates(snap: Snapshot, ctx, server: str, pod: str) -> list[Finding]:
+    """The password in the Secret, not the one a running pod started with, is what every pod
+    started from now on gets: it must authenticate to the server (PostgreSQL: against the role's
+    stored verifier; Redis: AUTH on a fresh connection). Otherwise the next restart or `up`
+    breaks every app although all looks healthy now."""
+    from tripgenctl.ops import credentials
+
+    name = "postgresql-secret" if server == "postgres" else "redis-secret"
+    secret = next((s for s in snap.secrets if s["metadata"]["name"] == name), None)
+    password = (_secret_value(secret, "password") or b"").decode(errors="replace") if secret else ""
+    if not password:
+        return []  # the secrets check reports a missing Secret or key
+    if server == "postgres":
+        user = (_secret_value(secret, "username") or b"postgres").decode(errors="replace")
+        ok, detail = credentials.postgres_accepts(ctx.kube, user, password, pod)
+    else:
+        ok, detail = credentials.redis_accepts(ctx.kube, password, pod)
+    if ok:
+        return []
+    what = "PostgreSQL" if server == "postgres" else "Redis"
+    return [Finding("database", "critical", f"secret/{name}", f"the password in {name} does not authenticate to {what}: pods started from now on "
+                    "(a restart, `up`) cannot connect", evidence=detail,
+                    command=f"{'POSTGRES' if server == 'postgres' else 'REDIS'}_PASSWORD=<the server's password> tripgenctl secrets init --force -n {snap.namespace}"
+                            f"   # then, to change it: tripgenctl secrets rotate {server}",
+                    **texts("database"))]
 
 
 def check_apps(snap: Snapshot, cfg, ctx) -> list[Finding]:
