@@ -25,6 +25,7 @@ class Workload:
     replicas: int
     restarted_at: str | None  # the template annotation before we touched it
     selector: dict
+    template_annotations: dict | None = None  # the template's whole annotations map before (None: absent)
 
     @property
     def ref(self) -> str:
@@ -53,7 +54,9 @@ def references_secret(obj: dict, secret: str) -> bool:
 def of(obj: dict, kind: str) -> Workload:
     spec = obj.get("spec") or {}
     ann = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
-    return Workload(kind, obj["metadata"]["name"], int(spec.get("replicas", 1)), ann.get(RESTARTED_AT), spec.get("selector") or {})
+    meta = (spec.get("template") or {}).get("metadata") or {}
+    before = dict(meta["annotations"]) if isinstance(meta.get("annotations"), dict) else None
+    return Workload(kind, obj["metadata"]["name"], int(spec.get("replicas", 1)), ann.get(RESTARTED_AT), spec.get("selector") or {}, before)
 
 
 def _path(kube, w: Workload) -> str:
@@ -75,7 +78,18 @@ def restart(kube, w: Workload) -> None:
 
 
 def undo(kube, w: Workload) -> None:
-    set_restarted_at(kube, w, w.restarted_at)
+    """The template's annotations exactly as they were (an emptied map left behind would be a
+    template of its own, and start new pods instead of scaling the old ones back)."""
+    obj = kube.get_object("apps/v1", w.kind, w.name, kube.namespace)
+    if obj is None:
+        raise ToolError(f"{w.ref} no longer exists")
+    meta = obj.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
+    if w.template_annotations is None:
+        meta.pop("annotations", None)
+    else:
+        meta["annotations"] = dict(w.template_annotations)
+    obj.get("metadata", {}).pop("managedFields", None)
+    kube.replace_object(obj)
 
 
 def _current_revision(kube, w: Workload, obj: dict, pods: list[dict]) -> list[dict]:
