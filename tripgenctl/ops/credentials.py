@@ -127,12 +127,13 @@ def set_role_verifier(kube, username: str, verifier: str, pod: str | None = None
     psql_stdin(kube, f"SET log_statement = 'none'; ALTER ROLE {_ident(username)} PASSWORD {_literal(verifier)};", pod)
 
 
-def postgres_accepts(kube, username: str, password: str, pod: str | None = None) -> tuple[bool, str]:
-    """(does `password` authenticate as `username`, why not). No secret in the reason."""
+def postgres_accepts(kube, username: str, password: str, pod: str | None = None) -> tuple[bool | None, str]:
+    """(does `password` authenticate as `username`, why not); None when it could not be checked
+    (no exec, pod gone). No secret in the reason."""
     try:
         role = read_role(kube, username, pod)
     except ToolError as exc:
-        return False, exc.message
+        return None, exc.message
     if not role.exists:
         return False, f"role {username!r} does not exist in PostgreSQL"
     if not role.can_login:
@@ -229,8 +230,9 @@ class redis_session:
             self._forward.__exit__(*exc)
 
 
-def redis_accepts(kube, password: str, pod: str | None = None) -> tuple[bool, str]:
-    """(does AUTH with `password` succeed on the running server, why not)."""
+def redis_accepts(kube, password: str, pod: str | None = None) -> tuple[bool | None, str]:
+    """(does AUTH with `password` succeed on the running server, why not); None when Redis could
+    not be reached to ask."""
     try:
         with redis_session(kube, pod) as r:
             try:
@@ -239,7 +241,7 @@ def redis_accepts(kube, password: str, pod: str | None = None) -> tuple[bool, st
                 return False, f"Redis refused the password ({str(exc).split()[0]})"
             return r.call("PING") == "PONG", "AUTH and PING answered"
     except (ToolError, OSError) as exc:
-        return False, getattr(exc, "message", None) or f"cannot reach Redis: {exc}"
+        return None, getattr(exc, "message", None) or f"cannot reach Redis: {exc}"
 
 
 def _sha256(text: str) -> str:
@@ -296,5 +298,7 @@ def redis_verify(kube, accepted: str, refused: str, pod: str | None = None) -> s
     ok, detail = redis_accepts(kube, accepted, pod)
     if not ok:
         return f"the new password does not authenticate: {detail}"
-    still, _ = redis_accepts(kube, refused, pod)
+    still, detail = redis_accepts(kube, refused, pod)
+    if still is None:
+        return f"could not check that the old password is refused: {detail}"
     return "the old password still authenticates" if still else ""

@@ -86,6 +86,9 @@ def _secret_authenticates(snap: Snapshot, ctx, server: str, pod: str) -> list[Fi
     if ok:
         return []
     what = "PostgreSQL" if server == "postgres" else "Redis"
+    if ok is None:
+        return [Finding("database", "warning", f"secret/{name}", f"could not check that the password in {name} authenticates to {what}",
+                        evidence=detail, command=f"kubectl auth can-i create pods/exec -n {snap.namespace}; kubectl auth can-i create pods/portforward -n {snap.namespace}")]
     return [Finding("database", "critical", f"secret/{name}", f"the password in {name} does not authenticate to {what}: pods started from now on "
                     "(a restart, `up`) cannot connect", evidence=detail,
                     command=f"{'POSTGRES' if server == 'postgres' else 'REDIS'}_PASSWORD=<the server's password> tripgenctl secrets init --force -n {snap.namespace}"
