@@ -285,7 +285,7 @@ def rotate(kube, name: str, cfg, values: dict[str, str], confirm: Callable[[str]
                  if clean else "ROLLBACK INCOMPLETE: see the steps marked 'undo failed'")
         result.ok = False
         result.message = f"rotation failed at {failed_at}: {why}; {state}"
-        if not isinstance(exc, (ToolError, Exception)):
+        if not isinstance(exc, Exception):
             raise  # KeyboardInterrupt / SystemExit: after the undo, the caller's exit code
         return result
     result.message = f"{cred.name} rotated: {'the server, ' if cred.server else ''}{cred.secret} and {len(touched)} restarted workload(s) use the new value"
