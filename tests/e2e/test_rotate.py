@@ -173,3 +173,31 @@ def test_scram_verifier_matches_what_postgresql_computes(sandbox, namespace):
         pass
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(host=cluster_ip(sandbox, namespace, "postgresql"), port=5432, user="probe", password="wrong", dbname="tripgen", connect_timeout=5)
+
+
+def test_ctrl_c_during_the_restarts_puts_the_old_password_back(sandbox, namespace):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    deploy_all(sandbox, namespace)
+    old = secret_value(sandbox, namespace, "postgresql-secret")
+    proc = subprocess.Popen([sys.executable, "-m", "tripgenctl", "secrets", "rotate", "postgres", "-n", namespace, "--yes", "--timeout", "120"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sandbox.env())
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if "restart deployment/trip-service: waiting" in line or not line:
+            break
+    assert any("restart deployment/trip-service: waiting" in s for s in seen), seen
+    assert secret_value(sandbox, namespace, "postgresql-secret") != old  # mid-rotation: the new value is out
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "Traceback" not in err
+    assert secret_value(sandbox, namespace, "postgresql-secret") == old
+    assert pg_login(sandbox, namespace, old)
+    assert apps_ready(sandbox, namespace) == {a: 1 for a in APPS}
