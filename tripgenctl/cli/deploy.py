@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, handle_errors, options, report
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -60,8 +60,12 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (it does not override the context guard: see --allow-other-context)."),
         allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        change_profile: bool = typer.Option(False, "--change-profile", help="Allow a profile other than the one recorded on the namespace."),
+        recreate: bool = typer.Option(False, "--recreate", help="Delete and create again objects whose change the API server refuses in place (the plan says what happens to the data)."),
     ) -> None:
-        """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout."""
+        """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout.
+        Objects deployed before and no longer in the manifests are deleted (volumes kept); the
+        plan (--dry-run) lists them, and that, a profile change or a recreate is asked first."""
         from tripgenctl.config import load
         from tripgenctl.ops import deploy, guard
 
@@ -69,8 +73,13 @@ def register(app: typer.Typer) -> None:
         opts = options(ctx)
         kube = opts.kube()
         guard.require_expected(kube, cfg, "deploy", allow_other_context=allow_other_context)
+
+        def ask(question: str) -> None:  # the deploy's one confirmation: prunes, profile change, recreate
+            confirm(question, yes)
+
         with rollout_display() as show:
-            result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=dry_run, wait=wait, timeout=timeout, on_update=show)
+            result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=dry_run, wait=wait, timeout=timeout, on_update=show,
+                                   change_profile=change_profile, recreate=recreate, confirm=ask)
         report(result, opts.output)
 
     @app.command("diff")
@@ -91,6 +100,8 @@ def register(app: typer.Typer) -> None:
             summary = "no differences" if result.same else f"{len(result.differing)} object(s) differ, {len(result.missing)} missing"
             if result.missing:
                 summary += f" (not in the cluster: {', '.join(result.missing)})"
+            if result.extra:
+                summary += f", {len(result.extra)} deployed before and no longer in the manifests (deploy prunes them): {', '.join(result.extra)}"
             typer.echo(summary)
         if not result.same:
             raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""`tripgenctl secrets init|check`: the environment's Secrets without ever showing a value."""
+"""`tripgenctl secrets init|check|rotate`: the environment's Secrets without ever showing a value."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, gate, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report
 
 
 def register(app: typer.Typer) -> None:
@@ -59,4 +59,34 @@ def register(app: typer.Typer) -> None:
 
         opts = options(ctx)
         result = ops.check(opts.kube(), opts.namespace)
+        report(result, opts.output)
+
+    @secrets.command("rotate")
+    @handle_errors
+    def rotate_cmd(
+        ctx: typer.Context,
+        credential: str = typer.Argument(..., help="postgres | redis | jwt | servicebus | openai"),
+        env_file: Optional[Path] = typer.Option(None, "--env-file", help="Take the new value from this .env file (POSTGRES_PASSWORD, REDIS_PASSWORD, ...); the environment wins; generated when absent."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Check and show the steps, change nothing."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (required without a terminal)."),
+        timeout: float = typer.Option(300.0, "--timeout", help="Seconds each restarted workload has to roll out Ready."),
+    ) -> None:
+        """Change a credential in its server (PostgreSQL ALTER ROLE, Redis CONFIG SET requirepass)
+        and its Secret together, restart the workloads that read it one by one (each must become
+        Ready), and put the old value back everywhere if any step fails. Exit 1 when it failed."""
+        import sys
+
+        from tripgenctl.config import load
+        from tripgenctl.ops import rotate, secrets as ops
+
+        opts = options(ctx)
+        values = ops.sources(env_file)
+
+        def ask(question: str) -> None:  # the command's one confirmation
+            confirm(question, yes)
+
+        def say(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+
+        result = rotate.rotate(opts.kube(), credential, load(), values, confirm=ask, dry_run=dry_run, timeout=timeout, say=say)
         report(result, opts.output)

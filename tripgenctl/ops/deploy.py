@@ -2,7 +2,14 @@
 watch until every Deployment and StatefulSet has rolled out. Applying forces ownership of the
 fields the manifests set; drift that apply cannot undo by itself (an env var someone added by
 hand is owned by its own field manager) is removed with a guarded update afterwards, so that
-after a deploy `diff` is clean."""
+after a deploy `diff` is clean.
+
+Plan first (`plan()`, also what --dry-run shows): every object's action, the objects of the
+deploy's ApplySet the manifests no longer hold (pruned; volumes kept), changes the API server
+would refuse in place ("needs recreate", with what happens to the data), and the profile
+recorded on the namespace. A different profile needs --change-profile; a needed recreate needs
+--recreate (else nothing is applied); prunes, a profile change or a recreate are confirmed
+through the `confirm` callback, once, before the first write."""
 
 from __future__ import annotations
 
@@ -13,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tripgenctl import manifests as m
+from tripgenctl.errors import ProblemFound, UsageError
+from tripgenctl.ops import applyset
 from tripgenctl.ops import diff as d
+from tripgenctl.ops import immutable
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
@@ -21,10 +31,12 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 @dataclass
 class ObjectResult:
     object: str
-    action: str  # created | configured | unchanged | would create | would change | unchanged (dry run)
+    action: str  # created | configured | unchanged | would create | would change | needs recreate | recreated
+    #              would prune | pruned | kept (holds data)
     changes: list[str] = field(default_factory=list)  # field paths (values are not shown here)
+    note: str = ""  # what happens to the data (recreate, a StatefulSet moved off its data, a kept volume)
 
-    __table__ = ("object", "action", "changes")
+    __table__ = ("object", "action", "changes", "note")
 
 
 @dataclass
@@ -53,6 +65,7 @@ class DeployResult:
     objects: list[ObjectResult] = field(default_factory=list)
     workloads: list[WorkloadStatus] = field(default_factory=list)
     message: str = ""
+    recorded_profile: str = ""  # the profile the namespace was deployed with ("" = none known)
 
     __sections__ = ("objects", "workloads")
 
@@ -259,17 +272,220 @@ def _why_not_ready(kube, namespace: str, kind: str, name: str) -> str:
     return ""
 
 
+PROFILE_ANNOTATION = "tripgenctl.io/profile"  # on the namespace: the profile deploy last applied
+
+
+@dataclass
+class Planned:
+    obj: dict
+    live: dict | None
+    changes: list[str]
+    immutable: list[str]  # field paths the server would refuse to change in place
+    note: str = ""
+
+    @property
+    def ref(self) -> str:
+        return m.ref(self.obj)
+
+
+@dataclass
+class Plan:
+    namespace: str
+    profile: str
+    recorded: str  # the namespace's profile, "" when unknown
+    recorded_how: str  # recorded (annotation) | inferred (from PostgreSQL's image) | ""
+    namespace_missing: bool
+    items: list[Planned]
+    prune: list[applyset.Member]
+    keep: list[applyset.Member]  # stale members that hold data: listed, never deleted
+    group_kinds: set[str]
+    previous_group_kinds: set[str]
+
+    @property
+    def profile_change(self) -> bool:
+        return bool(self.recorded) and self.recorded != self.profile
+
+    @property
+    def recreate(self) -> list[Planned]:
+        return [p for p in self.items if p.immutable]
+
+    @property
+    def destructive(self) -> bool:
+        return bool(self.prune or self.profile_change or self.recreate)
+
+    def rows(self) -> list[ObjectResult]:
+        out = []
+        for p in self.items:
+            if p.immutable:
+                out.append(ObjectResult(p.ref, "needs recreate", p.immutable, p.note))
+            else:
+                action = "would create" if p.live is None else ("would change" if p.changes else "unchanged")
+                out.append(ObjectResult(p.ref, action, p.changes, p.note))
+        out += [ObjectResult(x.ref, "would prune", [], "deployed by tripgenctl, no longer in the manifests") for x in self.prune]
+        out += [ObjectResult(x.ref, "kept (holds data)", [], "no longer in the manifests; deploy never deletes volumes: "
+                             "delete it by hand once its data is not needed") for x in self.keep]
+        return out
+
+    def question(self, context: str) -> str:
+        parts = []
+        if self.profile_change:
+            parts.append(f"change profile {self.recorded} -> {self.profile}")
+        if self.recreate:
+            parts.append(f"recreate {', '.join(p.ref for p in self.recreate)}")
+        if self.prune:
+            parts.append(f"delete {len(self.prune)} object(s) no longer in the manifests ({', '.join(x.ref for x in self.prune)})")
+        return f"deploy profile {self.profile} to {context}/{self.namespace}: {'; '.join(parts)}. Continue?"
+
+
+def _infer_profile(namespace: str, items: list[Planned]) -> str:
+    """For a namespace deployed before the profile was recorded: the one profile whose
+    PostgreSQL image is the live one, else ""."""
+    from tripgenctl.config import load
+
+    pg = load().workloads.postgres
+    live = next((p.live for p in items if p.obj["kind"] == "StatefulSet" and p.obj["metadata"]["name"] == pg and p.live), None)
+    if live is None:
+        return ""
+    image = next(iter(c.get("image") for c in m.containers(live)), None)
+    _default, profiles = m.load_profiles()
+    found = []
+    for name in profiles:
+        sts = next((o for o in m.render(namespace, name) if o["kind"] == "StatefulSet" and o["metadata"]["name"] == pg), None)
+        if sts is not None and next(iter(c.get("image") for c in m.containers(sts)), None) == image:
+            found.append(name)
+    return found[0] if len(found) == 1 else ""
+
+
+def plan(kube, namespace: str, objects: list[dict], profile: str) -> Plan:
+    """Everything deploy would do, read-only."""
+    ns_live = kube.get_object("v1", "Namespace", namespace)
+    missing = ns_live is None
+    claims: set[str] = set()
+    if not missing:
+        claims = {c["metadata"]["name"] for c in kube.list_json(kube.resource_path("v1", "PersistentVolumeClaim", namespace))}
+    items = []
+    for obj in objects:
+        meta = obj["metadata"]
+        live = None if missing and meta.get("namespace") else kube.get_object(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        obj = m.respect_scaled_down(obj, live)
+        if live is None:
+            items.append(Planned(obj, None, [], []))
+            continue
+        frozen = immutable.changes(obj, live)
+        note = immutable.consequence(obj, live, frozen, claims) if frozen else immutable.data_note(obj, live)
+        items.append(Planned(obj, live, [f.field for f in d.diff_object(obj, live)], frozen, note))
+    previous = set() if missing else applyset.recorded_group_kinds(kube, namespace)
+    current = {applyset.group_kind(o) for o in objects}
+    wanted = {(applyset.group_kind(o), o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects}
+    stale = [x for x in ([] if missing else applyset.members(kube, namespace, previous | current))
+             if (x.group_kind, x.namespace, x.name) not in wanted]
+    recorded = ((ns_live or {}).get("metadata", {}).get("annotations") or {}).get(PROFILE_ANNOTATION, "")
+    how = "recorded" if recorded else ""
+    if not recorded and not missing:
+        recorded = _infer_profile(namespace, items)
+        how = "inferred from PostgreSQL's image" if recorded else ""
+    return Plan(namespace, profile, recorded, how, missing, items,
+                prune=[x for x in stale if x.kind not in applyset.NEVER_PRUNED], keep=[x for x in stale if x.kind in applyset.NEVER_PRUNED],
+                group_kinds=current, previous_group_kinds=previous)
+
+
+def _recreate(kube, p: Planned, timeout: float = 120.0) -> dict:
+    """Delete (a StatefulSet with its pods orphaned, so they run on until the new one adopts and
+    replaces them) and wait until it is gone, then apply it anew."""
+    from tripgenctl.errors import ToolError
+    from tripgenctl.ops import waiting
+
+    meta = p.obj["metadata"]
+    path = kube.resource_path(p.obj["apiVersion"], p.obj["kind"], meta.get("namespace"), meta["name"])
+    policy = "Orphan" if p.obj["kind"] == "StatefulSet" else "Background"
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy, "preconditions": {"uid": (p.live or {}).get("metadata", {}).get("uid")}}
+    status, answer = kube.request_json("DELETE", path, body)
+    if status not in (200, 202, 404):
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        raise ToolError(f"recreate {p.ref}: delete answered {status} {message}")
+    if not waiting.wait_deleted(kube, kube.resource_path(p.obj["apiVersion"], p.obj["kind"], meta.get("namespace")), meta["name"], timeout):
+        raise ToolError(f"recreate {p.ref}: still there {timeout:g}s after the delete")
+    return kube.apply_object(p.obj)
+
+
+def execute(kube, pl: Plan) -> list[ObjectResult]:
+    """Apply the plan: the ApplySet parent (with the old and new group-kinds, so an interrupted
+    run still finds everything), the objects in order (recreating the ones planned so), then the
+    prunes, then the parent with what the set holds now."""
+    results = []
+    parent_done = False
+    for p in pl.items:
+        if p.obj["metadata"].get("namespace") and not parent_done:
+            kube.apply_object(applyset.parent(pl.namespace, pl.group_kinds | pl.previous_group_kinds))
+            parent_done = True
+        if p.immutable:
+            _recreate(kube, p)
+            results.append(ObjectResult(p.ref, "recreated", p.immutable, p.note))
+            continue
+        applied = kube.apply_object(p.obj)
+        pruned = prune_extras(applied, p.obj)
+        if pruned is not None:
+            applied = kube.replace_object(pruned)
+        if p.live is None:
+            action = "created"
+        elif applied["metadata"].get("resourceVersion") != p.live["metadata"].get("resourceVersion"):
+            action = "configured"
+        else:
+            action = "unchanged"
+        results.append(ObjectResult(p.ref, action, p.changes, p.note))
+    for x in pl.prune:
+        applyset.delete(kube, x)
+        results.append(ObjectResult(x.ref, "pruned", [], "deployed by tripgenctl, no longer in the manifests"))
+    results += [r for r in pl.rows() if r.action == "kept (holds data)"]
+    kube.apply_object(applyset.parent(pl.namespace, pl.group_kinds | {x.group_kind for x in pl.keep}))
+    return results
+
+
 def deploy(kube, namespace: str, profile: str | None = None, dry_run: bool = False, wait: bool = True, timeout: float = 300.0,
-           on_update: Callable[[WorkloadStatus], None] | None = None) -> DeployResult:
+           on_update: Callable[[WorkloadStatus], None] | None = None, change_profile: bool = False, recreate: bool = False,
+           confirm: Callable[[str], None] | None = None) -> DeployResult:
     prof = m.get_profile(profile)
-    objects = m.render(namespace, prof.name)
+    objects = [applyset.mark(o, namespace) for o in m.render(namespace, prof.name)]
+    for o in objects:
+        if o["kind"] == "Namespace":
+            o["metadata"].setdefault("annotations", {})[PROFILE_ANNOTATION] = prof.name
     if not dry_run:
         _require_secrets(kube, namespace)
     result = DeployResult(namespace=namespace, profile=prof.name, context=kube.context_name, dry_run=dry_run, ok=True)
-    result.objects = apply_all(kube, objects, dry_run=dry_run)
-    if dry_run or not wait:
-        counts = _counts(result.objects)
-        result.message = f"{'dry run: ' if dry_run else ''}{counts}"
+    pl = plan(kube, namespace, objects, prof.name)
+    result.recorded_profile = pl.recorded
+    result.objects = pl.rows()
+    notes = []
+    if pl.profile_change:
+        notes.append(f"profile change {pl.recorded} -> {prof.name}" + ("" if change_profile else " needs --change-profile"))
+    blocked = [p for p in pl.recreate if not recreate or p.obj["kind"] not in immutable.RECREATABLE]
+    if blocked:
+        notes.append("needs recreate: " + ", ".join(p.ref for p in blocked) + ("" if recreate else " (--recreate)"))
+    if dry_run:
+        for p in pl.items:
+            if not p.immutable and not (pl.namespace_missing and p.obj["metadata"].get("namespace")):
+                # the server validates and admits it, or says why not (it cannot for objects of a
+                # namespace that does not exist yet, nor judge a change it would refuse in place)
+                kube.apply_object(p.obj, dry_run=True)
+        result.message = "dry run: " + _counts(result.objects) + "".join(f"; {n}" for n in notes)
+        return result
+    if pl.profile_change and not change_profile:
+        raise UsageError(f"deploy refused: namespace {namespace} was deployed with profile {pl.recorded} ({pl.recorded_how}); profile {prof.name} "
+                         f"changes images, storage and policies: see `tripgenctl deploy --profile {prof.name} --dry-run`, then pass --change-profile")
+    if blocked:
+        result.ok = False
+        what = "; ".join(f"{p.ref} ({', '.join(p.immutable[:2])}{', ...' if len(p.immutable) > 2 else ''})" for p in blocked)
+        hint = ("rerun with --recreate once the plan's note on the data is acceptable" if not recreate
+                else "deploy does not recreate what holds data: see the note")
+        result.message = f"nothing applied: a change the API server refuses in place needs recreate: {what}; {hint}"
+        return result
+    if pl.destructive:
+        if confirm is None:
+            raise ProblemFound("deploy would delete or recreate objects and nobody confirmed it")
+        confirm(pl.question(kube.context_name))
+    result.objects = execute(kube, pl)
+    if not wait:
+        result.message = _counts(result.objects)
         return result
     names: dict[str, set[str]] = {k: set() for k in WORKLOAD_KINDS}
     for obj in objects:

@@ -45,12 +45,13 @@ class DiffResult:
     differing: list[str]
     missing: list[str]
     fields: list[FieldDiff] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # deployed by tripgenctl (its ApplySet), no longer in the manifests
 
     __sections__ = ("fields",)
 
     @property
     def same(self) -> bool:
-        return not self.differing and not self.missing
+        return not self.differing and not self.missing and not self.extra
 
 
 # ---- pure functions --------------------------------------------------------------------------
@@ -197,4 +198,17 @@ def diff(kube, namespace: str, profile: str | None = None) -> DiffResult:
         if fields:
             result.differing.append(m.ref(obj))
             result.fields.extend(fields)
+    result.extra = _stale_members(kube, namespace, objects)
     return result
+
+
+def _stale_members(kube, namespace: str, objects: list[dict]) -> list[str]:
+    """What `deploy` would prune (or keep, for volumes): members of its ApplySet that these
+    manifests do not hold, e.g. profile 000's allow-all policy after going back to 001."""
+    from tripgenctl.ops import applyset
+
+    if kube.get_object("v1", "Namespace", namespace) is None:
+        return []
+    wanted = {(applyset.group_kind(o), o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects}
+    kinds = applyset.recorded_group_kinds(kube, namespace) | {applyset.group_kind(o) for o in objects}
+    return [x.ref for x in applyset.members(kube, namespace, kinds) if (x.group_kind, x.namespace, x.name) not in wanted]

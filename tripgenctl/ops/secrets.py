@@ -228,6 +228,9 @@ def init(kube, namespace: str, values: dict[str, str], force: bool = False, dry_
         planned.append((spec, data, origin))
     if missing:
         raise UsageError("cannot invent " + "; ".join(missing) + ": set it in the environment or the --env-file")
+    for spec, data, _origin in planned:
+        if data is not None and existing[spec.name] is not None:
+            refuse_server_change(kube, namespace, spec.name, _decode(existing[spec.name]), data)
     result = SecretsInitResult(namespace=namespace)
     if not dry_run and ensure_namespace(kube, namespace):
         result.note = f"created namespace {namespace}"
@@ -253,6 +256,43 @@ def init(kube, namespace: str, values: dict[str, str], force: bool = False, dry_
                 kube.replace_object(body)
         result.secrets.append(SecretInitRow(spec.name, action, [k.key for k in spec.keys], ", ".join(f"{k}={v}" for k, v in origin.items())))
     return result
+
+
+# Secret -> (keys a running server holds too, the `secrets rotate` name)
+SERVER_KEYS = {"postgresql-secret": (("password", "username", "database"), "postgres"), "redis-secret": (("password",), "redis")}
+
+
+def refuse_server_change(kube, namespace: str, name: str, old: dict[str, str], new: dict[str, str]) -> None:
+    """`init --force` must not change a credential the server already uses: PostgreSQL keeps the
+    password in its data directory (POSTGRES_PASSWORD only seeds initdb), so the Secret alone
+    would change and every app would fail at its next start. Allowed when nothing uses it yet
+    (no pod, no data volume) or the server already accepts the new value (a repair)."""
+    from tripgenctl.config import load
+    from tripgenctl.ops import credentials
+
+    if name not in SERVER_KEYS:
+        return
+    keys, rotate_name = SERVER_KEYS[name]
+    changed = [k for k in keys if old.get(k) and new.get(k) != old.get(k)]
+    if not changed:
+        return
+    w = load().workloads
+    pod_name, claim = (w.postgres_pod, f"data-{w.postgres_pod}") if rotate_name == "postgres" else (w.redis_pod, None)
+    pod = kube.get_object("v1", "Pod", pod_name, namespace)
+    data = claim is not None and kube.get_object("v1", "PersistentVolumeClaim", claim, namespace) is not None
+    if pod is None and not data:
+        return  # no server holds it yet: the Secret is the only copy
+    where = f"PostgreSQL ({pod_name}{', data volume ' + claim if data else ''})" if rotate_name == "postgres" else f"Redis ({pod_name})"
+    if changed == ["password"] and pod is not None and kube.namespace == namespace:
+        user = new.get("username") or "postgres"
+        accepted, _ = credentials.postgres_accepts(kube, user, new["password"]) if rotate_name == "postgres" else credentials.redis_accepts(kube, new["password"])
+        if accepted:
+            return  # the server already has this value: the Secret catches up with it
+    if changed == ["password"]:
+        raise UsageError(f"secrets init --force would replace the password in {name}, which the running {where} uses; the server would keep the old one "
+                         f"and every app would fail at its next start: change it with `tripgenctl secrets rotate {rotate_name} -n {namespace}` (nothing was changed)")
+    raise UsageError(f"secrets init --force would change {', '.join(changed)} in {name}, which {where} uses; `secrets rotate` changes passwords only: "
+                     "rename it in the server first (nothing was changed)")
 
 
 def check(kube, namespace: str) -> SecretsCheckResult:

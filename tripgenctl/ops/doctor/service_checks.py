@@ -7,6 +7,7 @@ import base64
 import json
 from collections import defaultdict
 
+from tripgenctl.ops.diff import compare
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
@@ -46,6 +47,8 @@ def check_database(snap: Snapshot, cfg, ctx) -> list[Finding]:
         if not ok:
             out.append(Finding("database", "critical", f"pod/{pg_pod}", "PostgreSQL does not accept a query with the Secret's credentials",
                                evidence=detail, command=f"kubectl logs {pg_pod} -n {snap.namespace} --tail=50", **texts("database")))
+        else:
+            out += _secret_authenticates(snap, ctx, "postgres", pg_pod)
         restarts = sum(cs.get("restartCount", 0) for cs in pod.get("status", {}).get("containerStatuses") or [])
         if restarts:
             out.append(Finding("database", "warning", f"pod/{pg_pod}", f"PostgreSQL restarted {restarts} time(s): connections were dropped",
@@ -59,7 +62,38 @@ def check_database(snap: Snapshot, cfg, ctx) -> list[Finding]:
         if not ok:
             out.append(Finding("database", "critical", f"pod/{redis_pod}", "Redis does not answer PING with its password", evidence=detail,
                                command=f"kubectl logs {redis_pod} -n {snap.namespace} --tail=50", **texts("database")))
+        out += _secret_authenticates(snap, ctx, "redis", redis_pod)
     return out
+
+
+def _secret_authenticates(snap: Snapshot, ctx, server: str, pod: str) -> list[Finding]:
+    """The password in the Secret, not the one a running pod started with, is what every pod
+    started from now on gets: it must authenticate to the server (PostgreSQL: against the role's
+    stored verifier; Redis: AUTH on a fresh connection). Otherwise the next restart or `up`
+    breaks every app although all looks healthy now."""
+    from tripgenctl.ops import credentials
+
+    name = "postgresql-secret" if server == "postgres" else "redis-secret"
+    secret = next((s for s in snap.secrets if s["metadata"]["name"] == name), None)
+    password = (_secret_value(secret, "password") or b"").decode(errors="replace") if secret else ""
+    if not password:
+        return []  # the secrets check reports a missing Secret or key
+    if server == "postgres":
+        user = (_secret_value(secret, "username") or b"postgres").decode(errors="replace")
+        ok, detail = credentials.postgres_accepts(ctx.kube, user, password, pod)
+    else:
+        ok, detail = credentials.redis_accepts(ctx.kube, password, pod)
+    if ok:
+        return []
+    what = "PostgreSQL" if server == "postgres" else "Redis"
+    if ok is None:
+        return [Finding("database", "warning", f"secret/{name}", f"could not check that the password in {name} authenticates to {what}",
+                        evidence=detail, command=f"kubectl auth can-i create pods/exec -n {snap.namespace}; kubectl auth can-i create pods/portforward -n {snap.namespace}")]
+    return [Finding("database", "critical", f"secret/{name}", f"the password in {name} does not authenticate to {what}: pods started from now on "
+                    "(a restart, `up`) cannot connect", evidence=detail,
+                    command=f"{'POSTGRES' if server == 'postgres' else 'REDIS'}_PASSWORD=<the server's password> tripgenctl secrets init --force -n {snap.namespace}"
+                            f"   # then, to change it: tripgenctl secrets rotate {server}",
+                    **texts("database"))]
 
 
 def check_apps(snap: Snapshot, cfg, ctx) -> list[Finding]:
@@ -199,11 +233,91 @@ def _policy_allows(policy: dict, from_labels: dict, port: int) -> bool:
     return False
 
 
+def _namespace_profile(snap: Snapshot, cfg, ctx) -> str:
+    """The profile deploy recorded on the namespace, else the configured one."""
+    from tripgenctl.ops.deploy import PROFILE_ANNOTATION
+
+    try:
+        status, body = ctx.kube.get_json(f"/api/v1/namespaces/{snap.namespace}")
+    except Exception:  # noqa: BLE001 - the snapshot already read it; fall back to the config
+        status, body = 0, None
+    recorded = ((body or {}).get("metadata", {}).get("annotations") or {}).get(PROFILE_ANNOTATION) if status == 200 and isinstance(body, dict) else None
+    return recorded or getattr(cfg, "profile", "001")
+
+
+def _admits_everyone(rule: dict) -> str:
+    """How an ingress rule admits every source, or "": no `from` at all, an empty podSelector
+    (every pod of the namespace), an empty namespaceSelector (every namespace), 0.0.0.0/0."""
+    peers = rule.get("from")
+    if not peers:
+        return "from anywhere"
+    for peer in peers:
+        if "ipBlock" in peer and (peer["ipBlock"] or {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+            return f"from {peer['ipBlock']['cidr']}"
+        if "namespaceSelector" in peer and not (peer["namespaceSelector"] or {}):
+            return "from every namespace"
+        if "podSelector" in peer and "namespaceSelector" not in peer and not (peer["podSelector"] or {}):
+            return "from every pod of the namespace"
+    return ""
+
+
+def _opens_port(rule: dict, port: int) -> bool:
+    ports = rule.get("ports") or []
+    return not ports or any(p.get("port") in (port, str(port)) or p.get("port") is None for p in ports)
+
+
+def _template_labels(snap: Snapshot, name: str) -> dict | None:
+    for obj in list(snap.statefulsets) + list(snap.deployments):
+        if obj["metadata"]["name"] == name:
+            return (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    pod = snap.pod(f"{name}-0")
+    return (pod or {}).get("metadata", {}).get("labels") if pod else None
+
+
+def check_netpol_wide(snap: Snapshot, cfg, ctx, profile: str) -> list[Finding]:
+    """A policy that opens a pod wider than the SPEC's policies do: NetworkPolicies only add, so one
+    allow-all rule cancels allow-apps-to-db however correct that one still looks. The profile's
+    own policies, unchanged, are the SPEC (000's permissive dev-basic-policy included)."""
+    from tripgenctl import manifests
+
+    spec_policies = {o["metadata"]["name"]: o for o in manifests.render(snap.namespace, profile) if o["kind"] == "NetworkPolicy"}
+    w = cfg.workloads
+    targets = [(w.postgres, 5432, "critical", "PostgreSQL"), (w.redis, 6379, "critical", "Redis")] + [(a, 8080, "warning", a) for a in w.apps]
+    out = []
+    for policy in snap.networkpolicies:
+        name = policy["metadata"]["name"]
+        own = spec_policies.get(name)
+        if own is not None and not [c for c in compare(own.get("spec"), policy.get("spec")) if c[1] != "extra"]:
+            continue  # the SPEC's own policy as the manifests have it
+        spec = policy.get("spec") or {}
+        if "Ingress" not in (spec.get("policyTypes") or ["Ingress"]):
+            continue
+        opened = []
+        for rule in spec.get("ingress") or []:
+            how = _admits_everyone(rule)
+            if not how:
+                continue
+            for target, port, severity, label in targets:
+                labels = _template_labels(snap, target)
+                if labels is not None and _selects(spec.get("podSelector") or {}, labels) and _opens_port(rule, port):
+                    opened.append((severity, label, port, how))
+        if not opened:
+            continue
+        severity = "critical" if any(o[0] == "critical" for o in opened) else "warning"
+        names = ", ".join(sorted({f"{label} (TCP {port})" for _, label, port, _ in opened}))
+        out.append(Finding("netpol", severity, f"networkpolicy/{name}", f"opens {names} {opened[0][3]}: wider than the SPEC's policies "
+                           "(NetworkPolicies add up, so the restriction to tier=application is cancelled)",
+                           evidence=f"podSelector {spec.get('podSelector')}, ingress {json.dumps(spec.get('ingress'))[:200]}",
+                           command=f"kubectl delete networkpolicy {name} -n {snap.namespace}   # if nobody needs it; see: tripgenctl diff", **texts("netpol")))
+    return out
+
+
 def check_netpol(snap: Snapshot, cfg, ctx) -> list[Finding]:
     out = []
+    profile = _namespace_profile(snap, cfg, ctx)
     policies = {p["metadata"]["name"]: p for p in snap.networkpolicies}
     expected = ("allow-ingress-to-apps", "allow-apps-to-db", "allow-apps-to-cache", "allow-external-api")
-    if getattr(cfg, "profile", "001") == "000":
+    if profile == "000":
         expected = ("allow-apps-to-db",)
     for name in expected:
         if name not in policies:
@@ -221,7 +335,7 @@ def check_netpol(snap: Snapshot, cfg, ctx) -> list[Finding]:
         elif not _policy_allows(policy, app_labels, port):
             out.append(Finding("netpol", "critical", f"networkpolicy/{name}", f"does not allow tier=application pods on TCP {port}",
                                command="tripgenctl diff", **texts("netpol")))
-    return out
+    return out + check_netpol_wide(snap, cfg, ctx, profile)
 
 
 EVENTS_WINDOW_MINUTES = 60.0  # the API server's default event TTL: older events are history
