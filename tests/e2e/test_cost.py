@@ -25,6 +25,12 @@ def test_down_and_up_are_recorded_in_the_cluster(sandbox, namespace):
     assert dry.returncode == 0
     assert len(history.read(sandbox.kube(namespace), namespace)) == 3  # a dry run is not history
 
+    woke = tool(sandbox, namespace, "wake", "--for", "1h", "--timeout", "120")
+    assert woke.returncode == 0, woke.stdout + woke.stderr
+    assert [e.action for e in history.read(sandbox.kube(namespace), namespace)][3:] == ["wake", "up"]
+    st = tool(sandbox, namespace, "status", "-o", "json")
+    assert st.returncode == 0 and "projected" in json.loads(st.stdout)["cost_this_month"], st.stdout
+
 
 def test_cost_of_a_synthetic_month_to_the_cent(sandbox, namespace):
     kube = sandbox.kube(namespace)

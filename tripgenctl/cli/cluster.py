@@ -20,6 +20,26 @@ RG_HELP = "Resource group (default: config azure.resource_group, rg-tripgen-dev)
 NAME_HELP = "AKS cluster name (default: config azure.cluster_name, aks-tripgen-dev)."
 
 
+def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet: bool = False) -> None:
+    """The environment's durable history (ops/history.py, read by `tripgenctl cost`): best
+    effort, a cluster that cannot take the line is a warning, never the command's failure."""
+    from tripgenctl.config import load
+    from tripgenctl.errors import ToolError
+    from tripgenctl.kube.client import connect
+    from tripgenctl.ops import history
+    from tripgenctl.ops.lock import user_host
+
+    opts = options(ctx)
+    try:
+        kube = connect(kubeconfig=opts.kubeconfig, context=context or opts.context, namespace=opts.namespace)
+        warning = history.record(kube, opts.namespace, action, "ok", user_host(), detail[:200],
+                                 keep_months=(opts.config or load()).cost.history_months)
+    except ToolError as exc:
+        warning = f"history not recorded: {exc.message}"
+    if warning and not quiet:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 def _target(subscription, resource_group, cluster_name):
     from tripgenctl.ops.cluster import resolve_target
 
@@ -108,9 +128,16 @@ def register(app: typer.Typer) -> None:
             render(plan, options(ctx).output)
             return
         view = _ProgressView("stopping", target.cluster_name)
+
+        def confirmed(question: str) -> None:  # asked, answered: written while the cluster still takes it
+            confirm(question + "?", yes)
+            _history(ctx, "cluster-stop", f"stopping {target.cluster_name}")
+
         try:
-            result = cluster_stop(target, confirm=lambda q: confirm(q + "?", yes), wait=not no_wait,
-                                  on_progress=view, timeout=timeout)
+            result = cluster_stop(target, confirm=confirmed, wait=not no_wait, on_progress=view, timeout=timeout)
+        except Exception:
+            _history(ctx, "cluster-start", "the stop failed; the cluster kept running", quiet=True)
+            raise
         finally:
             view.close()
         render(result, options(ctx).output)
@@ -140,6 +167,8 @@ def register(app: typer.Typer) -> None:
                                    kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout)
         finally:
             view.close()
+        if not no_wait:
+            _history(ctx, "cluster-start", result.message, context=result.context)
         render(result, opts.output)
 
     @cluster_app.command("credentials")

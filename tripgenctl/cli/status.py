@@ -20,11 +20,14 @@ def register(app: typer.Typer) -> None:
     def status(ctx: typer.Context) -> None:
         """Workloads (desired/ready, remembered count, state and its age, image, drift) and pods;
         overall UP / DOWN / DEGRADED / TRANSITIONING."""
-        from tripgenctl.ops import workloads
+        from tripgenctl.config import load
+        from tripgenctl.ops import cost, workloads
         from tripgenctl.render import render
 
         opts = options(ctx)
-        result = workloads.read(opts.kube())
+        kube = opts.kube()
+        result = workloads.read(kube)
+        result.cost_this_month = cost.summary_line(kube, opts.config or load())
         render(result, opts.output)
         if result.exit_code:  # shown as unknown; a script must not read it as "none"
             typer.echo(f"error: {result.unknown_message()}", err=True)

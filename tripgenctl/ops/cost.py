@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from tripgenctl.cron import Cron, CronError
-from tripgenctl.errors import UsageError
+from tripgenctl.errors import ToolError, UsageError
 
 UP, DOWN, STOPPED = "up", "down", "stopped"
 
@@ -203,3 +203,13 @@ def report(kube, cfg, namespace: str, month: str | None = None, now: datetime | 
 
     return month_cost(history.read(kube, namespace), cfg.cost, cfg.schedule, namespace, month,
                       now or datetime.now(timezone.utc))
+
+
+def summary_line(kube, cfg, now: datetime | None = None) -> str:
+    """This month in one line for `status`: so far, projected, the target."""
+    try:
+        r = report(kube, cfg, kube.namespace, None, now)
+    except ToolError as exc:
+        return f"unknown ({exc.message})"
+    sign = "within" if r.within_target else "over"
+    return f"${r.cost_so_far:.2f} so far, ${r.projected:.2f} projected ({sign} the ${r.target:.0f} target)"

@@ -221,7 +221,11 @@ def record_wake(kube, cfg: ToolConfig, until: datetime | None) -> WakeResult:
         return WakeResult(kube.namespace, None, None, "awake-until cleared: the nightly down runs as scheduled")
     local = until.astimezone(ZoneInfo(cfg.schedule.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
     stamp = until.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return WakeResult(kube.namespace, stamp, local, f"kept awake until {local}: the scheduled down skips until then")
+    message = f"kept awake until {local}: the scheduled down skips until then"
+    from tripgenctl.ops import history, lock
+
+    warning = history.record(kube, kube.namespace, "wake", "ok", lock.user_host(), f"until {stamp}", keep_months=cfg.cost.history_months)
+    return WakeResult(kube.namespace, stamp, local, message + (f" ({warning})" if warning else ""))
 
 
 def parse_until(value: str, now: datetime, tz: str) -> datetime:

@@ -84,6 +84,7 @@ class NamespaceStatus:
     workloads: list[WorkloadInfo] = field(default_factory=list)
     pods: list[PodInfo] = field(default_factory=list)
     awake_until: str | None = None  # `tripgenctl wake`: the scheduled down skips until then (RFC3339); "unknown (why)" when unreadable
+    cost_this_month: str | None = None  # `tripgenctl cost`'s month so far and projection, one line ("unknown (why)")
     _unknown: dict[str, str] = field(default_factory=dict)  # field -> why it could not be read (not part of the output)
     _unknown_exit: int = 0  # 2: the API could not answer (5xx, 429); 1: it refused (403) or answered oddly
 
