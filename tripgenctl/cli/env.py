@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, NO_SAFETY_BACKUP_HELP, gate, handle_errors, options, report
 
 
 def register(app: typer.Typer) -> None:
@@ -40,29 +40,35 @@ def register(app: typer.Typer) -> None:
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the source's backups are (default from config)."),
         timeout: float = typer.Option(600, "--timeout", help="Seconds to wait for the copy to become Ready."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """A copy of an environment for one developer: the manifests in its own namespace,
         the source's Secrets, data from the newest verified backup. Capacity is checked first."""
         from pathlib import Path
 
-        from tripgenctl.cli.common import confirm
+        from tripgenctl.errors import ProblemFound
         from tripgenctl.ops import envcopy
         from tripgenctl.ops.lock import user_host
+        from tripgenctl.ops.safety import Change, Plan
         from tripgenctl.render import render
 
         opts = options(ctx)
         cfg, kube, source_name, source_ns = _source(opts, source)
+        safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, backup_dir=backup_dir)
+        safety.guard(kube, "env create")
         plan = envcopy.plan(kube, cfg, name, source_name, source_ns, data, ttl, apps_only)
         if dry_run or not plan.capacity.fits:
             render(plan, opts.output)
             if not plan.capacity.fits:
-                from tripgenctl.errors import ProblemFound
-
                 raise ProblemFound(envcopy.capacity_refusal(plan))
             return
-        confirm(f"Create {plan.namespace} from {source_ns} ({len(plan.objects)} objects, data: {data}) in {kube.context_name}?", yes)
-        result = envcopy.create(kube, cfg, plan, user_host(), Path(backup_dir or cfg.backup.dir), timeout=timeout,
-                                say=lambda line: typer.echo(line, err=True))
+        contract = Plan(f"env create {name}", kube.context_name, source_ns, [
+            Change(f"namespace {plan.namespace}", f"created ({len(plan.objects)} objects, {plan.capacity.requested_cpu} CPU, "
+                                                  f"{plan.capacity.requested_memory} requested), expires {plan.expires or 'never'}"),
+            Change("data", plan.data + (f" into database {plan.database} of {source_ns}" if plan.apps_only else ""))])
+        result = safety.perform(kube, contract, lambda _backup: envcopy.create(
+            kube, cfg, plan, user_host(), Path(backup_dir or cfg.backup.dir), timeout=timeout, say=lambda line: typer.echo(line, err=True)),
+            outcome=lambda r: (r.ready, r.message))
         report(result, opts.output)
 
     @env.command("delete")
@@ -72,11 +78,13 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="The copy to remove."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go and change nothing."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the backup of the copy's database."),
+        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help=NO_SAFETY_BACKUP_HELP),
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the safety backup goes (default from config)."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
         """Remove a developer's copy: a safety backup of its database first, then its namespace."""
-        _remove(ctx, lambda kube, envcopy: [envcopy.plan_delete(kube, name)], yes, dry_run, no_safety_backup, backup_dir)
+        _remove(ctx, lambda kube, envcopy: [envcopy.plan_delete(kube, name)], yes, dry_run, no_safety_backup, backup_dir,
+                allow_other_context)
 
     @env.command("gc")
     @handle_errors
@@ -84,11 +92,12 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the expired copies and change nothing."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the backups of their databases."),
+        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help=NO_SAFETY_BACKUP_HELP),
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the safety backups go (default from config)."),
+        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
     ) -> None:
-        """Remove every copy whose expiry has passed (what the scheduled job runs too)."""
-        _remove(ctx, lambda kube, envcopy: envcopy.plan_gc(kube), yes, dry_run, no_safety_backup, backup_dir)
+        """Remove every copy whose expiry has passed."""
+        _remove(ctx, lambda kube, envcopy: envcopy.plan_gc(kube), yes, dry_run, no_safety_backup, backup_dir, allow_other_context)
 
 
 def _source(opts, source: Optional[str]):
@@ -105,21 +114,33 @@ def _source(opts, source: Optional[str]):
     return cfg, kube, name, cfg.namespace
 
 
-def _remove(ctx, planner, yes: bool, dry_run: bool, no_safety_backup: bool, backup_dir: Optional[str]) -> None:
-    from pathlib import Path
+def _remove(ctx, planner, yes: bool, dry_run: bool, no_safety_backup: bool, backup_dir: Optional[str],
+            allow_other_context: bool) -> None:
+    """env delete / env gc through the safety contract: guard, a plan per copy (its namespace,
+    apps-only: its database in the source), the question, a verified backup of the copy's own
+    database, the deletion, an Event on the source namespace."""
+    import dataclasses
 
-    from tripgenctl.cli.common import confirm
     from tripgenctl.ops import envcopy
+    from tripgenctl.ops.safety import Change, Plan
 
     opts = options(ctx)
-    cfg, kube, _, _ = _source(opts, None)
-    removals = planner(kube, envcopy)
-    result = envcopy.RemovalResult(dry_run=dry_run, removed=removals)
-    if dry_run or not removals:
+    cfg, kube, _, source_ns = _source(opts, None)
+    safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
+                  backup_dir=backup_dir)
+    safety.guard(kube, "env delete")
+    result = envcopy.RemovalResult(dry_run=dry_run, removed=planner(kube, envcopy))
+    if dry_run:  # the plan: which copies would go (one document, also for -o json)
         report(result, opts.output)
         return
-    confirm(f"Delete {', '.join(r.namespace for r in removals)} in {kube.context_name}"
-            + ("" if no_safety_backup else " (after a safety backup of each copy's database)") + "?", yes)
-    for r in removals:
-        envcopy.delete(kube, r, Path(backup_dir or cfg.backup.dir), safety_backup=not no_safety_backup)
+    for r in result.removed:
+        changes = [Change(f"namespace {r.namespace}", "deleted with everything in it")]
+        if r.shared:
+            changes.append(Change(f"database {r.shared}", "dropped"))
+        plan = Plan(f"env delete {r.name}", kube.context_name, source_ns, changes, database=None if r.shared else "the copy's own",
+                    overwrites_rows=r.shared is None)
+        plan._backup_prefix = f"pre-delete-{r.namespace}"
+        copy = dataclasses.replace(kube, namespace=r.namespace, calls=[])
+        safety.perform(copy, plan, lambda backup_file, r=r: envcopy.delete(kube, r, backup_file),
+                       outcome=lambda done: (done.result == "deleted", f"{done.namespace}: {done.result}"))
     report(result, opts.output)

@@ -292,6 +292,8 @@ def create(kube, cfg, p: CopyPlan, owner: str, backup_dir: Path, timeout: float 
         deploy.apply_all(copy, objects)
         counts = _fill_own(copy, cfg, p, backup_file, backup_dir, timeout)
     say(f"data: {p.data} ({sum(counts.values())} rows in {len(counts)} tables)" if counts else f"data: {p.data}")
+    schedule_note = copy_schedule(kube, cfg, p.source_namespace, p.namespace)
+    say(schedule_note)
     names: dict[str, set[str]] = {k: set() for k in deploy.WORKLOAD_KINDS}
     for obj in objects:
         if obj["kind"] in names:
@@ -300,6 +302,25 @@ def create(kube, cfg, p: CopyPlan, owner: str, backup_dir: Path, timeout: float 
     not_ready = [w.workload for w in rollout if not w.done]
     message = f"{len(rollout)} workloads ready" if not not_ready else f"not ready after {timeout:g}s: {', '.join(not_ready)}"
     return CopyResult(p.name, p.namespace, p.source, p.data, p.apps_only, p.expires, not not_ready, message, counts or {})
+
+
+def copy_schedule(kube, cfg, source_namespace: str, namespace: str) -> str:
+    """The source's night/weekend schedule for the copy too (its CronJobs, same image and times,
+    acting on the copy's namespace), so a forgotten copy sleeps when the environment does."""
+    from tripgenctl.ops import deploy, schedule
+
+    job = kube.get_object("batch/v1", "CronJob", schedule.DOWN_JOB, source_namespace)
+    if job is None:
+        return f"schedule: {source_namespace} has none installed, so neither has the copy"
+    containers = job["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("containers") or [{}]
+    notify = kube.get_object("v1", "Secret", schedule.NOTIFY_SECRET, source_namespace)
+    url = None
+    if notify is not None:
+        import base64
+
+        url = base64.b64decode(((notify.get("data") or {}).get("url") or "")).decode(errors="replace")
+    deploy.apply_all(_in(kube, namespace), schedule.render(cfg, namespace, containers[0].get("image"), notify_url=url or ""))
+    return f"schedule: the source's CronJobs installed in {namespace} ({cfg.schedule.down_time} down, {cfg.schedule.up_time} up, {cfg.schedule.days})"
 
 
 def capacity_refusal(p: CopyPlan) -> str:
@@ -454,26 +475,16 @@ def plan_gc(kube, now: datetime | None = None) -> list[Removal]:
     return [removal(ns) for ns in copies(kube) if expired(ns, now)]
 
 
-def delete(kube, r: Removal, backup_dir: Path, safety_backup: bool = True) -> Removal:
-    """Safety backup of the copy's own database, then the namespace (and, apps-only, its database
-    and reach policy in the source). Waits for nothing: the namespace finalises on its own."""
-    from tripgenctl.ops import backup, postgres
+def delete(kube, r: Removal, safety_backup: str | None) -> Removal:
+    """The namespace (and, apps-only, its database and reach policy in the source), after the
+    safety contract's backup (`safety_backup`, taken by the caller's Gate). Waits for nothing: the
+    namespace finalises on its own."""
+    from tripgenctl.ops import postgres
 
-    if safety_backup and r.shared is None:
-        copy = _in(kube, r.namespace)
-        try:
-            postgres.require_ready(copy)
-        except ToolError:
-            r.safety_backup = "none (no running PostgreSQL in the copy)"
-        else:
-            r.safety_backup = backup.backup(copy, backup_dir, name=f"pre-delete-{r.namespace}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}",
-                                            kind="safety", unique=True).file
+    r.safety_backup = Path(safety_backup).name if safety_backup else None
     if r.shared:
         source_ns, database = r.shared.split("/")
-        source = _in(kube, source_ns)
-        if safety_backup:
-            r.safety_backup = f"not taken: apps-only, its database {database} in {source_ns} is not one `db backup` covers"
-        postgres.psql(source, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', "postgres")
+        postgres.psql(_in(kube, source_ns), f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', "postgres")
         kube.request_json("DELETE", f"/apis/networking.k8s.io/v1/namespaces/{source_ns}/networkpolicies/{f'allow-copy-{r.namespace}'[:63]}")
     status, _ = kube.request_json("DELETE", f"/api/v1/namespaces/{r.namespace}")
     r.result = "deleted" if status in (200, 202, 404) else f"failed ({status})"
