@@ -286,3 +286,29 @@ def test_sandbox_state_files_are_private(sandbox):
     assert len(private) >= 7
     for f in private:
         assert mode(f) == 0o600, (f, oct(mode(f)))
+
+
+def test_cache_flush_plans_counts_and_leaves_a_trail(sandbox, namespace):
+    from tests.helpers import deploy_stateful
+
+    secrets_init(sandbox, namespace)
+    deploy_stateful(sandbox, namespace, "redis")
+    script = "for i = 1, 25 do redis.call('SET', 'key:' .. i, i) end return redis.call('DBSIZE')"
+    assert sandbox.kubectl("exec", "redis-0", "-n", namespace, "--", "redis-cli", "EVAL", script, "0").stdout.decode().strip() == "25"
+
+    dry = cli(sandbox, "cache", "flush", "-n", namespace, "--dry-run", "-o", "json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["dry_run"] and plan["changes"] == [{"object": "Redis redis-0 (all databases)", "change": "FLUSHALL: 25 keys will be deleted"}]
+    assert plan["context"] == "tripgen-sandbox" and plan["namespace"] == namespace
+    assert sandbox.kubectl("exec", "redis-0", "-n", namespace, "--", "redis-cli", "DBSIZE").stdout.decode().strip() == "25"
+    assert own_events(sandbox, namespace) == []
+
+    done = cli(sandbox, "cache", "flush", "-n", namespace, "--yes", "--log-format", "json", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["keys_after"] == 0
+    [line] = stderr_lines(done)
+    record = json.loads(line)
+    assert (record["action"], record["result"], record["namespace"]) == ("cache flush", "ok", namespace) and "@" in record["by"]
+    [event] = own_events(sandbox, namespace)
+    assert event["reason"] == "CacheFlush" and "FLUSHALL: 25 -> 0 keys" in event["message"]

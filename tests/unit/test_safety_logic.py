@@ -105,3 +105,37 @@ def test_event_shape():
     ann = body["metadata"]["annotations"]
     assert ann["tripgenctl.io/by"] == "ana@host" and ann["tripgenctl.io/result"] == "ok" and ann["tripgenctl.io/safety-backup"] == "b/pre-init-1.dump"
     assert safety.event_body("ns1", "down", "failed", "x", "a@b")["type"] == "Warning"
+
+
+class RecordingKube(FakeKube):
+    """Our own Kube door's request_json, recording what would be POSTed."""
+
+    def __init__(self):
+        super().__init__("tripgen-sandbox", "ns1")
+        self.posted: list[dict] = []
+
+    def request_json(self, method, path, body=None, **kw):
+        assert (method, path) == ("POST", "/api/v1/namespaces/ns1/events")
+        self.posted.append(body)
+        return 201, body
+
+
+def test_trail_records_failures_and_interruptions_but_not_a_refused_question():
+    import signal
+
+    from tripgenctl.errors import ToolError
+
+    g, _ = gate(yes=True)
+    kube = RecordingKube()
+    with pytest.raises(ToolError), g.trail(kube, plan()):
+        raise ToolError("job sample-data-load failed")
+    with pytest.raises(KeyboardInterrupt), g.trail(kube, plan()):
+        raise safety.Interrupted(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), g.trail(kube, plan(), approved=False):  # Ctrl-C at restore's own question
+        raise KeyboardInterrupt
+    with pytest.raises(NotConfirmed), g.trail(kube, plan()):
+        raise NotConfirmed("aborted: not confirmed")
+    with g.trail(kube, plan()) as record:
+        record.message = "done"
+    results = [(b["metadata"]["annotations"]["tripgenctl.io/result"], b["message"].split(": ", 2)[-1]) for b in kube.posted]
+    assert results == [("failed", "job sample-data-load failed"), ("interrupted", "interrupted (SIGTERM)"), ("ok", "done")]

@@ -172,11 +172,16 @@ def register(app: typer.Typer) -> None:
         safety.guard(kube, "db restore")
         plan = Plan("db restore", kube.context_name, kube.namespace, [Change(f"database {into or '(the live one)'}", f"restored from {file.name}")],
                     database=into, overwrites_rows=not into)
-        with safety.trail(kube, plan) as record:
+        with safety.trail(kube, plan, approved=False) as record:  # restore asks itself, after verifying the file
+
+            def ask(question: str) -> None:
+                confirm(question, yes)
+                record.approved = True
+
             with byte_progress("restore", total=file.stat().st_size if file.exists() else None) as progress:
                 result = restore.restore(
                     kube, file, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
-                    confirm=lambda q: confirm(q, yes), allow_other_target=yes, progress=progress,
+                    confirm=ask, allow_other_target=yes, progress=progress,
                     drop_extra=drop_extra, allow_unverified=allow_unverified,
                 )
             plan.database, plan.safety_backup = result.target_database, result.safety_backup

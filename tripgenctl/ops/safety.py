@@ -13,8 +13,8 @@
 5. trail         who, what, when and the result as a Kubernetes Event on the namespace (and a JSON
                  line with --log-format json), also when the run fails or is interrupted.
 
-A run that ends with a UsageError (exit 2: refused, not confirmed, bad input) changed nothing and
-leaves no Event; anything else that got past the question does."""
+A run that ends with exit 2 (refused, not confirmed, bad input, cluster unreachable) changed nothing
+and leaves no Event; anything else that got past the question does."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from tripgenctl.errors import ToolError, UsageError
+from tripgenctl.errors import EXIT_USAGE, ToolError
 from tripgenctl.ops import guard
 
 T = TypeVar("T")
@@ -150,6 +150,14 @@ def events(kube, namespace: str) -> list[dict]:
     return sorted(own, key=lambda e: (e.get("lastTimestamp") or "", e["metadata"]["name"]))
 
 
+def _verdict(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, ToolError):
+        return "failed", exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", f"interrupted ({Interrupted(signum_of(exc)).name})"
+    return "failed", f"{type(exc).__name__}: {exc}"
+
+
 # ---- the gate ------------------------------------------------------------------------------------
 
 @dataclass
@@ -211,21 +219,21 @@ class Gate:
 
     # 5. trail
     @contextlib.contextmanager
-    def trail(self, kube, plan: Plan) -> Iterator["Record"]:
-        record = Record()
+    def trail(self, kube, plan: Plan, approved: bool = True) -> Iterator["Record"]:
+        """approved=False: the question is asked inside the block (an op that confirms itself,
+        like restore); the caller sets record.approved once it was answered, and a Ctrl-C at
+        the question is then not recorded as an interrupted run."""
+        record = Record(approved=approved)
         started = time.monotonic()
         try:
             yield record
-        except UsageError:
-            raise  # refused before anything changed: nothing to record
         except ToolError as exc:
-            self._record(kube, plan, "failed", exc.message, started)
+            if exc.exit_code != EXIT_USAGE and record.approved:  # exit 2: refused / not confirmed, nothing changed
+                self._record(kube, plan, *_verdict(exc), started)
             raise
-        except KeyboardInterrupt as exc:
-            self._record(kube, plan, "interrupted", f"interrupted ({Interrupted(signum_of(exc)).name})", started)
-            raise
-        except Exception as exc:
-            self._record(kube, plan, "failed", f"{type(exc).__name__}: {exc}", started)
+        except BaseException as exc:  # failed or interrupted (Ctrl-C, SIGTERM): recorded, then re-raised
+            if record.approved:
+                self._record(kube, plan, *_verdict(exc), started)
             raise
         else:
             self._record(kube, plan, record.result, record.message, started)
@@ -262,3 +270,4 @@ class Gate:
 class Record:
     result: str = "ok"
     message: str = ""
+    approved: bool = True
