@@ -84,7 +84,8 @@ def test_403_fault_reads_as_forbidden_and_bad_rules_are_usage_errors(sandbox, na
     for args, text in ((["--path", "/x", "--status", "503", "--hang"], "exactly one of"),
                        (["--status", "503"], "--path is required"),
                        (["--path", "(", "--regex", "--hang"], "bad regular expression"),
-                       (["--path", "/x", "--status", "99"], "status must be")):
+                       (["--path", "/x", "--status", "99"], "status must be"),
+                       (["--path", "/x", "--latency", "0"], "latency must be")):
         proc = tripgenctl(sandbox, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()

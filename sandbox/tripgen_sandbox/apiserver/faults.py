@@ -33,17 +33,17 @@ def validate_rule(rule: Any) -> dict:
     """The rule as stored, or an ApiError 400 naming what is wrong."""
     if not isinstance(rule, dict) or not isinstance(rule.get("path"), str) or not rule["path"]:
         raise ApiError(400, "api fault: a non-empty string 'path' is required")
-    effects = [k for k in ("status", "hang", "latency") if rule.get(k) not in (None, False)]
+    effects = [k for k in ("status", "hang", "latency") if rule.get(k) is not None and rule.get(k) is not False]
     if len(effects) != 1:
         raise ApiError(400, "api fault: give exactly one of 'status', 'hang', 'latency'")
     status = rule.get("status")
-    if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
         raise ApiError(400, f"api fault: status must be an HTTP code 100-599, got {status!r}")
     latency = rule.get("latency")
-    if latency is not None and (not isinstance(latency, (int, float)) or latency < 0):
-        raise ApiError(400, f"api fault: latency must be a number of seconds >= 0, got {latency!r}")
+    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float)) or not latency > 0):
+        raise ApiError(400, f"api fault: latency must be a number of seconds > 0, got {latency!r}")
     times = rule.get("times")
-    if times is not None and (not isinstance(times, int) or times < 1):
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
         raise ApiError(400, f"api fault: times must be a positive integer or null, got {times!r}")
     if rule.get("regex"):
         try:
