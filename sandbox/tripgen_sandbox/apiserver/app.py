@@ -144,6 +144,10 @@ class ApiServer:
             return web.json_response(self.cluster.request_counts)
         if path == "/sandbox/faults":
             return await self.faults(request)
+        if path == "/openapi/v2":
+            from tripgen_sandbox.apiserver import openapi
+
+            return openapi_v2_response(request)
         if path == "/openapi/v3":
             from tripgen_sandbox.apiserver import openapi
 
@@ -567,6 +571,19 @@ class ApiServer:
             raise ApiError(405, f"{r.type.plural}.{r.type.group} only supports create", "MethodNotAllowed")
         body = await self._body(request)
         return web.json_response(review(self.auth, request["user"], r.type, r.namespace, body), status=201)
+
+
+def openapi_v2_response(request: web.Request) -> web.Response:
+    """/openapi/v2 as kube-apiserver answers it: the gnostic protobuf when the client asks for it
+    (kubectl <= 1.28 always does), JSON otherwise; an ETag and 304 for a matching If-None-Match."""
+    from tripgen_sandbox.apiserver import gnostic, openapi
+
+    pb = "protobuf" in request.headers.get("Accept", "")
+    etag, body = openapi.v2(pb)
+    headers = {"ETag": f'"{etag}"', "Vary": "Accept"}
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers={**headers, "Content-Type": gnostic.MEDIA_TYPE if pb else "application/json"})
 
 
 def paginate(items: list[dict], rv: str, limit: str | None, token: str | None) -> tuple[list[dict], dict]:
