@@ -17,7 +17,7 @@ from aiohttp import web
 from tripgen_sandbox import resources
 from tripgen_sandbox.apierrors import ApiError, not_found
 from tripgen_sandbox.apiserver import apply as ssa
-from tripgen_sandbox.apiserver import discovery, tables
+from tripgen_sandbox.apiserver import crd, discovery, tables
 from tripgen_sandbox.apiserver.defaults import apply_defaults, validate
 from tripgen_sandbox.apiserver.patch import json_merge_patch, json_patch, strategic_merge_patch
 from tripgen_sandbox.cluster import Cluster
@@ -104,6 +104,7 @@ class ApiServer:
         self.store = cluster.store
         self.auth = auth
         self.server_address = ""
+        crd.install(self.store)
 
     # ---- app -----------------------------------------------------------------------------
     def make_app(self) -> web.Application:
@@ -200,6 +201,7 @@ class ApiServer:
     async def handle(self, request: web.Request, r: Route) -> web.StreamResponse:
         t = r.type
         m = request.method
+        crd.FIELD_VALIDATION.set(request.query.get("fieldValidation", ""))
         if t.group == "metrics.k8s.io":
             from tripgen_sandbox.apiserver import metrics_api
 
@@ -332,6 +334,9 @@ class ApiServer:
             obj["metadata"]["namespace"] = namespace or body_ns
         obj["apiVersion"] = t.api_version
         obj["kind"] = t.kind
+        if t.custom or t.key == crd.CRD_KEY:
+            crd.prepare(t, obj)  # CRDs and custom resources: their own admission (apiserver/crd.py)
+            return obj
         apply_defaults(t.kind, obj)
         validate(t.kind, obj, t.group)
         return obj
@@ -504,6 +509,8 @@ class ApiServer:
         cur = self.store.require(t.key, r.namespace, r.name)
 
         def as_scale(o: dict) -> dict:
+            if t.custom:
+                return crd.scale_view(t, o)
             sel = o.get("spec", {}).get("selector", {})
             return {
                 "kind": "Scale",
@@ -538,7 +545,10 @@ class ApiServer:
         if not isinstance(replicas, int) or replicas < 0:
             raise ApiError(422, f'Scale.autoscaling "{r.name}" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0', "Invalid")
         new = copy.deepcopy(cur)
-        new["spec"]["replicas"] = replicas
+        if t.custom:
+            crd.set_replicas(t, new, replicas)
+        else:
+            new["spec"]["replicas"] = replicas
         ssa.record_update(cur, new, _manager(request), t.api_version)
         updated = self.store.update(t.key, new, dry_run=request.query.get("dryRun") == "All")
         return web.json_response(as_scale(updated))

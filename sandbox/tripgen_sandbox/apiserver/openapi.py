@@ -196,8 +196,8 @@ def _to_v3(s):
         return [_to_v3(v) for v in s]
     if not isinstance(s, dict):
         return s
-    out = {k: _to_v3(v) for k, v in s.items() if k != "$ref"}
-    if "$ref" in s:
+    out = {k: ({n: _to_v3(p) for n, p in v.items()} if k == "properties" else _to_v3(v)) for k, v in s.items() if k != "$ref"}
+    if isinstance(s.get("$ref"), str):
         ref = "#/components/schemas/" + s["$ref"].rsplit("/", 1)[-1]
         if out:
             out["allOf"] = [{"$ref": ref}]

@@ -1,0 +1,190 @@
+"""CustomResourceDefinitions as apiextensions-apiserver serves them, through stock kubectl and
+the official Python client: a CRD with a structural schema is Established and its kind appears
+in discovery and OpenAPI; a custom resource violating the schema is refused with 422 naming the
+fields; a valid one is defaulted and round-trips through `apply --server-side`, `get -w` and
+`delete`; status and scale subresources, printer columns, strict unknown fields, and deleting the
+CRD takes its custom resources with it. Each test has its own API group (CRDs are cluster-wide)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: widgets.{group}}}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: widgets, singular: widget, kind: Widget, shortNames: [wdg{short}]}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {{}}
+      scale: {{specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}}
+    additionalPrinterColumns:
+    - {{name: Size, type: integer, jsonPath: .spec.size}}
+    - {{name: Color, type: string, jsonPath: .spec.color}}
+    - {{name: Age, type: date, jsonPath: .metadata.creationTimestamp}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {{type: integer, minimum: 1, maximum: 10, description: How big the widget is.}}
+              color: {{type: string, enum: [red, blue], default: red}}
+              replicas: {{type: integer, default: 1}}
+              labels: {{type: object, additionalProperties: {{type: string}}}}
+          status:
+            type: object
+            properties:
+              replicas: {{type: integer}}
+"""
+
+WIDGET = """
+apiVersion: {group}/v1
+kind: Widget
+metadata: {{name: {name}}}
+spec: {spec}
+"""
+
+
+@pytest.fixture
+def group(sandbox):
+    g = f"t{uuid.uuid4().hex[:6]}.example.com"
+    sandbox.kubectl("apply", "-f", "-", input=CRD.format(group=g, short=g[1:4]), version="1.29", check=True)
+    sandbox.kubectl("wait", "--for=condition=Established", f"crd/widgets.{g}", "--timeout=20s", version="1.29", check=True)
+    yield g
+    sandbox.kubectl("delete", "crd", f"widgets.{g}", "--ignore-not-found", "--wait=false", version="1.29")
+
+
+def _api(sandbox) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(config.new_client_from_config(str(sandbox.kubeconfig)))
+
+
+def test_crd_established_discovered_explained(sandbox, group):
+    crd = json.loads(sandbox.kubectl("get", "crd", f"widgets.{group}", "-o", "json", check=True).stdout)
+    conds = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conds == {"NamesAccepted": "True", "Established": "True"}
+    assert crd["status"]["acceptedNames"]["listKind"] == "WidgetList" and crd["status"]["storedVersions"] == ["v1"]
+    assert "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
+    res = sandbox.kubectl("api-resources", f"--api-group={group}", "-o", "wide", version="1.33", check=True).stdout.decode()
+    assert "widgets" in res and f"{group}/v1" in res and "Widget" in res and "true" in res
+    groups = json.loads(sandbox.kubectl("get", "--raw", "/apis", check=True).stdout)
+    assert any(g["name"] == group for g in groups["groups"])
+    for version in ("1.27", "1.33"):  # v2 (gnostic protobuf) and v3
+        out = sandbox.kubectl("explain", "widgets.spec.size", f"--api-version={group}/v1", version=version, check=True).stdout.decode()
+        assert "How big the widget is." in out and "integer" in out
+
+
+def test_violating_resource_refused_422(sandbox, namespace, group):
+    api = _api(sandbox)
+    body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "bad"}, "spec": {"size": "three", "color": "green"}}
+    with pytest.raises(ApiException) as exc:
+        api.create_namespaced_custom_object(group, "v1", namespace, "widgets", body)
+    assert exc.value.status == 422
+    status = json.loads(exc.value.body)
+    assert status["reason"] == "Invalid" and status["details"]["kind"] == "Widget" and status["details"]["group"] == group
+    fields = {c["field"]: c["message"] for c in status["details"]["causes"]}
+    assert fields["spec.size"] == 'Invalid value: "string": spec.size in body must be of type integer: "string"'
+    assert fields["spec.color"].startswith('Unsupported value: "green"')
+    for spec, field in (({"size": 11}, "spec.size"), ({}, "spec.size"), ({"size": 2, "labels": {"a": 1}}, "spec.labels.a")):
+        with pytest.raises(ApiException) as exc:
+            api.create_namespaced_custom_object(group, "v1", namespace, "widgets", {**body, "spec": spec})
+        assert exc.value.status == 422 and field in exc.value.body.decode() if isinstance(exc.value.body, bytes) else field in exc.value.body
+    proc = sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=WIDGET.format(group=group, name="bad", spec="{size: three}"), version="1.33")
+    assert proc.returncode == 1 and b"is invalid" in proc.stderr and b"spec.size" in proc.stderr
+    # an unknown field: refused under kubectl's default fieldValidation=Strict, pruned otherwise
+    proc = sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=WIDGET.format(group=group, name="odd", spec="{size: 2, shape: round}"), version="1.33")
+    assert proc.returncode == 1 and b'unknown field "spec.shape"' in proc.stderr
+    made = api.create_namespaced_custom_object(group, "v1", namespace, "widgets", {**body, "metadata": {"name": "odd"}, "spec": {"size": 2, "shape": "round"}})
+    assert made["spec"] == {"size": 2, "color": "red", "replicas": 1}
+
+
+def test_custom_resource_round_trip(sandbox, namespace, group):
+    """apply --server-side, get -w (with event types), the printer columns, status and scale
+    subresources, then delete --wait, all seen by the watch. (Resources are named with their
+    group: every test's CRD serves `widgets`, and kubectl's discovery cache may still know an
+    earlier test's group.)"""
+    kubectl = sandbox.kubectl_path("1.33")
+    watch = subprocess.Popen([kubectl, "-n", namespace, "get", f"widgets.{group}", "-w", "--output-watch-events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sandbox.env())
+    try:
+        doc = WIDGET.format(group=group, name="w1", spec="{size: 3}")
+        out = sandbox.kubectl("-n", namespace, "apply", "--server-side", "-f", "-", input=doc, version="1.33", check=True).stdout
+        assert b"serverside-applied" in out
+        got = json.loads(sandbox.kubectl("-n", namespace, "get", f"widget.{group}", "w1", "-o", "json", "--show-managed-fields", check=True).stdout)
+        assert got["spec"] == {"size": 3, "color": "red", "replicas": 1} and got["metadata"]["generation"] == 1
+        assert any(m["manager"] == "kubectl" and m["operation"] == "Apply" for m in got["metadata"]["managedFields"])
+        table = sandbox.kubectl("-n", namespace, "get", f"widgets.{group}", version="1.29", check=True).stdout.decode().splitlines()
+        assert table[0].split() == ["NAME", "SIZE", "COLOR", "AGE"] and table[1].split()[:3] == ["w1", "3", "red"]
+        # status only through /status; scale through /scale
+        sandbox.kubectl("-n", namespace, "patch", f"widget.{group}", "w1", "--type=merge", "-p", '{"status": {"replicas": 7}}', version="1.33", check=True)
+        assert "status" not in json.loads(sandbox.kubectl("-n", namespace, "get", f"widget.{group}", "w1", "-o", "json", check=True).stdout)
+        sandbox.kubectl("-n", namespace, "patch", f"widget.{group}", "w1", "--subresource=status", "--type=merge", "-p", '{"status": {"replicas": 2}}', version="1.29", check=True)
+        sandbox.kubectl("-n", namespace, "scale", f"widget.{group}", "w1", "--replicas=4", version="1.33", check=True)
+        got = json.loads(sandbox.kubectl("-n", namespace, "get", f"widget.{group}", "w1", "-o", "json", check=True).stdout)
+        assert got["status"] == {"replicas": 2} and got["spec"]["replicas"] == 4 and got["metadata"]["generation"] == 2
+        scale = json.loads(sandbox.kubectl("get", "--raw", f"/apis/{group}/v1/namespaces/{namespace}/widgets/w1/scale", check=True).stdout)
+        assert scale["spec"] == {"replicas": 4} and scale["status"]["replicas"] == 2
+        sandbox.kubectl("-n", namespace, "delete", f"widget.{group}", "w1", "--wait", "--timeout=20s", version="1.33", check=True)
+        assert sandbox.kubectl("-n", namespace, "get", f"widget.{group}", "w1", version="1.33").returncode == 1
+        lines = _read_until(watch, lambda ls: any(l.startswith("DELETED") for l in ls))
+    finally:
+        watch.kill()
+        err = watch.communicate()[1]
+    events = [l.split()[0] for l in lines[1:]]
+    assert events and events[0] == "ADDED" and "MODIFIED" in events and events[-1] == "DELETED", (lines, err)
+
+
+def _read_until(proc, done, timeout: float = 20.0) -> list[str]:
+    import os
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    buf, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sel.select(timeout=0.5):
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            if done(buf.decode().splitlines()):
+                break
+    return buf.decode().splitlines()
+
+
+def test_invalid_crds_refused(sandbox):
+    g = f"t{uuid.uuid4().hex[:6]}.example.com"
+    nonstructural = CRD.format(group=g, short="x").replace("type: object\n            required: [size]", "required: [size]")
+    proc = sandbox.kubectl("apply", "-f", "-", input=nonstructural, version="1.29")
+    assert proc.returncode == 1 and b"is invalid" in proc.stderr and b"spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value" in proc.stderr
+    misnamed = CRD.format(group=g, short="x").replace(f"name: widgets.{g}", f"name: gadgets.{g}")
+    proc = sandbox.kubectl("apply", "-f", "-", input=misnamed, version="1.29")
+    assert proc.returncode == 1 and b'must be spec.names.plural+"."+spec.group' in proc.stderr
+
+
+def test_deleting_crd_deletes_its_resources(sandbox, namespace, group):
+    sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=WIDGET.format(group=group, name="w2", spec="{size: 1}"), version="1.29", check=True)
+    sandbox.kubectl("delete", "crd", f"widgets.{group}", "--wait", "--timeout=30s", version="1.29", check=True)
+    assert sandbox.kubectl("get", "crd", f"widgets.{group}", version="1.29").returncode == 1
+    with pytest.raises(ApiException) as exc:
+        _api(sandbox).list_namespaced_custom_object(group, "v1", namespace, "widgets")
+    assert exc.value.status == 404
+    groups = json.loads(sandbox.kubectl("get", "--raw", "/apis", check=True).stdout)
+    assert not any(g["name"] == group for g in groups["groups"])
+    # created again, the kind starts empty (its resources went with the old definition)
+    sandbox.kubectl("apply", "-f", "-", input=CRD.format(group=group, short=group[1:4]), version="1.29", check=True)
+    assert _api(sandbox).list_namespaced_custom_object(group, "v1", namespace, "widgets")["items"] == []
