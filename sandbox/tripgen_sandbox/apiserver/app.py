@@ -119,7 +119,7 @@ class ApiServer:
             request["user"] = user
             key = f"{request.method} {request.path}"
             self.cluster.request_counts[key] = self.cluster.request_counts.get(key, 0) + 1
-            return await handler(request)
+            return protobuf_answer(request, await handler(request))
         except ApiError as exc:
             return web.json_response(exc.status(), status=exc.code)
         except web.HTTPException:
@@ -581,6 +581,24 @@ class ApiServer:
             raise ApiError(405, f"{r.type.plural}.{r.type.group} only supports create", "MethodNotAllowed")
         body = await self._body(request)
         return web.json_response(review(self.auth, request["user"], r.type, r.namespace, body), status=201)
+
+
+def protobuf_answer(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+    """A JSON object answer re-encoded as protobuf when the client prefers it and the kind has a
+    protobuf form (apiserver/protobuf.py); everything else is left as it is."""
+    from tripgen_sandbox.apiserver import protobuf
+
+    if not isinstance(resp, web.Response) or resp.content_type != "application/json" or not protobuf.prefers_protobuf(request.headers.get("Accept", "")):
+        return resp
+    try:
+        obj = json.loads(resp.body)
+        body = protobuf.encode_object(obj) if isinstance(obj, dict) else None
+    except (ValueError, TypeError, KeyError):
+        body = None
+    if body is None:
+        return resp
+    headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return web.Response(body=body, status=resp.status, headers=headers, content_type=protobuf.MEDIA_TYPE)
 
 
 def openapi_v2_response(request: web.Request) -> web.Response:
