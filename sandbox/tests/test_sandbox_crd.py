@@ -188,3 +188,32 @@ def test_deleting_crd_deletes_its_resources(sandbox, namespace, group):
     # created again, the kind starts empty (its resources went with the old definition)
     sandbox.kubectl("apply", "-f", "-", input=CRD.format(group=group, short=group[1:4]), version="1.29", check=True)
     assert _api(sandbox).list_namespaced_custom_object(group, "v1", namespace, "widgets")["items"] == []
+
+
+def test_two_served_versions(sandbox, namespace):
+    """v1beta1 stored, v1 also served: discovery prefers v1 all the same (version priority); an
+    object written through either version reads back through each with that version's
+    apiVersion (conversion strategy None), in gets, lists and watches."""
+    g = f"t{uuid.uuid4().hex[:6]}.example.com"
+    crd = CRD.format(group=g, short=g[1:4])
+    beta = crd.split("  - name: v1\n", 1)[1]
+    crd = crd.replace("storage: true", "storage: false").replace("  versions:\n", "  versions:\n  - name: v1beta1\n" + beta)
+    sandbox.kubectl("apply", "-f", "-", input=crd, version="1.29", check=True)
+    try:
+        api = _api(sandbox)
+        group_doc = json.loads(sandbox.kubectl("get", "--raw", f"/apis/{g}", check=True).stdout)
+        assert group_doc["preferredVersion"]["version"] == "v1" and [v["version"] for v in group_doc["versions"]] == ["v1", "v1beta1"]
+        made = api.create_namespaced_custom_object(g, "v1", namespace, "widgets", {"apiVersion": f"{g}/v1", "kind": "Widget", "metadata": {"name": "b"}, "spec": {"size": 4}})
+        assert made["apiVersion"] == f"{g}/v1"
+        stored = json.loads(sandbox.kubectl("get", "crd", f"widgets.{g}", "-o", "json", check=True).stdout)
+        assert stored["status"]["storedVersions"] == ["v1beta1"]
+        for version in ("v1", "v1beta1"):
+            got = api.get_namespaced_custom_object(g, version, namespace, "widgets", "b")
+            assert got["apiVersion"] == f"{g}/{version}" and got["spec"]["size"] == 4
+            listed = api.list_namespaced_custom_object(g, version, namespace, "widgets")
+            assert listed["apiVersion"] == f"{g}/{version}" and [i["metadata"]["name"] for i in listed["items"]] == ["b"]
+        raw = sandbox.kubectl("get", "--raw", f"/apis/{g}/v1/namespaces/{namespace}/widgets?watch=1&timeoutSeconds=1", check=True).stdout
+        events = [json.loads(line) for line in raw.splitlines()]
+        assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", f"{g}/v1")]
+    finally:
+        sandbox.kubectl("delete", "crd", f"widgets.{g}", "--wait=false", version="1.29")

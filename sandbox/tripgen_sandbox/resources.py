@@ -102,13 +102,14 @@ def for_object(obj: dict) -> ResourceType:
     return t
 
 
-def register(types: list[ResourceType]) -> None:
-    """Serve a custom resource's versions (the first one is the storage version), replacing what
-    an earlier version of its CRD registered. Called by apiserver/crd.py."""
-    unregister(types[0].key)
+def register(types: list[ResourceType], storage: ResourceType) -> None:
+    """Serve a custom resource's versions (in discovery's order: by version priority), replacing
+    what an earlier version of its CRD registered; the store keeps objects in `storage`'s version.
+    Called by apiserver/crd.py."""
+    unregister(storage.key)
     TYPES.extend(types)
-    STORED.append(types[0])
-    BY_KEY[types[0].key] = types[0]
+    STORED.append(storage)
+    BY_KEY[storage.key] = storage
     for t in types:
         BY_PATH[(t.group, t.version, t.plural)] = t
         BY_KIND[(t.api_version, t.kind)] = t

@@ -198,10 +198,12 @@ class ApiServer:
         return web.json_response(self.cluster.faults)
 
     # ---- verbs ---------------------------------------------------------------------------
-    async def handle(self, request: web.Request, r: Route) -> web.StreamResponse:
+    async def handle(self, request: web.Request, r: Route, converted: bool = False) -> web.StreamResponse:
         t = r.type
         m = request.method
         crd.FIELD_VALIDATION.set(request.query.get("fieldValidation", ""))
+        if t.custom and not converted and resources.BY_KEY.get(t.key) is not t:
+            return await crd.served_version(self, request, r)  # a non-storage version of a CRD
         if t.group == "metrics.k8s.io":
             from tripgen_sandbox.apiserver import metrics_api
 

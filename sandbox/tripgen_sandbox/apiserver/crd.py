@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -155,7 +156,7 @@ def register(crd: dict) -> None:
         unregister(key)
         return
     storage = next((v for v in spec["versions"] if v.get("storage")), served[0])
-    ordered = sorted(served, key=lambda v: (v is not storage, _version_key(v["name"])))
+    ordered = sorted(served, key=lambda v: _version_key(v["name"]))
     types, schemas, columns, scale = [], {}, {}, {}
     for v in ordered:
         subs = v.get("subresources") or {}
@@ -168,8 +169,7 @@ def register(crd: dict) -> None:
         columns[v["name"]] = v.get("additionalPrinterColumns") or []
         if "scale" in subs:
             scale[v["name"]] = subs["scale"] or {}
-    # discovery lists versions by priority, the storage version is only first for the store
-    resources.register(types)
+    resources.register(types, next((t for t in types if t.version == storage["name"]), types[0]))
     CUSTOM[key] = Custom(crd["metadata"]["name"], kind, group, schemas, columns, scale)
     _openapi_register(group, kind, names.get("listKind") or kind + "List", schemas)
     _tables_register(crd["metadata"]["name"], kind, columns[ordered[0]["name"]])
@@ -180,8 +180,9 @@ def unregister(key: str) -> None:
     resources.unregister(key)
     if custom is None:
         return
-    for name in [n for n, s in openapi.EXTRA.items() if s.get("x-kubernetes-sandbox-crd") == custom.crd_name]:
-        del openapi.EXTRA[name]
+    for name in [n for n, owner in _DEFINED_BY.items() if owner == custom.crd_name]:
+        openapi.EXTRA.pop(name, None)
+        del _DEFINED_BY[name]
     openapi.changed()
     mine = _OUR_COLUMNS.get(custom.kind)
     if mine is not None:
@@ -193,10 +194,14 @@ def unregister(key: str) -> None:
             tables.COLUMNS.pop(custom.kind, None)
 
 
+_DEFINED_BY: dict[str, str] = {}  # OpenAPI definition name -> the CRD that defines it
+
+
 def _openapi_register(group: str, kind: str, list_kind: str, schemas: dict[str, dict]) -> None:
     crd_name = next(c.crd_name for c in CUSTOM.values() if c.group == group and c.kind == kind)
-    for name in [n for n, s in openapi.EXTRA.items() if s.get("x-kubernetes-sandbox-crd") == crd_name]:
-        del openapi.EXTRA[name]
+    for name in [n for n, owner in _DEFINED_BY.items() if owner == crd_name]:
+        openapi.EXTRA.pop(name, None)
+        del _DEFINED_BY[name]
     for version, schema in schemas.items():
         s = copy.deepcopy(schema)
         props = s.setdefault("properties", {})
@@ -205,7 +210,6 @@ def _openapi_register(group: str, kind: str, list_kind: str, schemas: dict[str, 
         props["metadata"] = {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "Standard object's metadata."}
         s.setdefault("type", "object")
         s["x-kubernetes-group-version-kind"] = [{"group": group, "kind": kind, "version": version}]
-        s["x-kubernetes-sandbox-crd"] = crd_name
         name = _definition_name(group, version, kind)
         openapi.EXTRA[name] = s
         openapi.EXTRA[_definition_name(group, version, list_kind)] = {
@@ -219,8 +223,8 @@ def _openapi_register(group: str, kind: str, list_kind: str, schemas: dict[str, 
                 "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", "description": "Standard list metadata."},
             },
             "x-kubernetes-group-version-kind": [{"group": group, "kind": list_kind, "version": version}],
-            "x-kubernetes-sandbox-crd": crd_name,
         }
+        _DEFINED_BY[name] = _DEFINED_BY[_definition_name(group, version, list_kind)] = crd_name
     openapi.changed()
 
 
@@ -312,6 +316,33 @@ def set_replicas(t: resources.ResourceType, obj: dict, replicas: int) -> None:
     for p in parts[:-1]:
         cur = cur.setdefault(p, {})
     cur[parts[-1]] = replicas
+
+
+# ---- versions: conversion strategy None ---------------------------------------------------
+async def served_version(server, request, r):
+    """A request to a version other than the storage one: objects are stored in the storage
+    version and answered in the requested one with only apiVersion changed (strategy None)."""
+    from aiohttp import web
+
+    t = r.type
+    storage = resources.BY_KEY[t.key].api_version
+
+    def relabel(obj):
+        if isinstance(obj, dict) and obj.get("apiVersion") == storage:
+            obj["apiVersion"] = t.api_version
+        return obj
+
+    q = request.query
+    if request.method == "GET" and r.name is None and not r.sub and q.get("watch") not in (None, "false", "0"):
+        return await server.watch(request, r, t.key, lambda o: [relabel(copy.deepcopy(o))])
+    resp = await server.handle(request, r, converted=True)
+    if isinstance(resp, web.Response) and resp.content_type == "application/json" and resp.body:
+        body = json.loads(resp.body)
+        relabel(body)
+        for row in body.get("rows") or ():  # a Table's objects
+            relabel(row.get("object"))
+        return web.json_response(body, status=resp.status, headers={k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")})
+    return resp
 
 
 # ---- lifecycle -----------------------------------------------------------------------------
