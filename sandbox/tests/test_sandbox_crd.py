@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -217,3 +218,99 @@ def test_two_served_versions(sandbox, namespace):
         assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", f"{g}/v1")]
     finally:
         sandbox.kubectl("delete", "crd", f"widgets.{g}", "--wait=false", version="1.29")
+
+
+REALISTIC = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: syncs.{group}}}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: syncs, singular: sync, kind: Sync, listKind: SyncList, shortNames: [sy{short}], categories: [{short}cat]}}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {{status: {{}}}}
+    additionalPrinterColumns:
+    - {{name: Ready, type: string, jsonPath: ".status.conditions[?(@.type==\\"Ready\\")].status"}}
+    - {{name: Port, type: string, jsonPath: .spec.port, priority: 1}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        required: [spec]
+        properties:
+          spec:
+            type: object
+            required: [source]
+            properties:
+              source:
+                type: object
+                required: [repoURL]
+                properties:
+                  repoURL: {{type: string, pattern: "^https://"}}
+                  helm: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+              port:
+                anyOf: [{{type: integer}}, {{type: string}}]
+                x-kubernetes-int-or-string: true
+              interval: {{type: string, default: 10m}}
+              suspend: {{type: boolean, nullable: true}}
+              targets:
+                type: array
+                maxItems: 3
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {{type: string, minLength: 1}}
+                    weight: {{type: integer, default: 100}}
+          status:
+            type: object
+            default: {{observedGeneration: -1}}
+            properties:
+              observedGeneration: {{type: integer, format: int64}}
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {{type: string}}
+                    status: {{type: string}}
+"""
+
+
+def test_realistic_schema_features(sandbox, namespace):
+    """The schema constructs of ArgoCD, Flux and KEDA CRDs: int-or-string, preserve-unknown-fields,
+    nullable, defaults in list items and on status, patterns, list maps, a filter in a printer
+    column, categories."""
+    g = f"t{uuid.uuid4().hex[:6]}.example.com"
+    short = g[1:4]
+    sandbox.kubectl("apply", "-f", "-", input=REALISTIC.format(group=g, short=short), version="1.29", check=True)
+    try:
+        api = _api(sandbox)
+        body = {"apiVersion": f"{g}/v1alpha1", "kind": "Sync", "metadata": {"name": "app"},
+                "spec": {"source": {"repoURL": "https://example.invalid/r.git", "helm": {"values": {"any": ["thing", 1]}}},
+                         "port": "http", "suspend": None, "targets": [{"name": "a"}, {"name": "b", "weight": 5}]}}
+        made = api.create_namespaced_custom_object(g, "v1alpha1", namespace, "syncs", body)
+        assert made["spec"]["source"]["helm"] == {"values": {"any": ["thing", 1]}}  # kept, not pruned
+        assert made["spec"]["interval"] == "10m" and [t["weight"] for t in made["spec"]["targets"]] == [100, 5]
+        assert made["status"] == {"observedGeneration": -1}
+        api.patch_namespaced_custom_object_status(g, "v1alpha1", namespace, "syncs", "app", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        # a category is expanded from discovery (a fresh cache: kubectl does not refetch for categories)
+        with tempfile.TemporaryDirectory() as cache:
+            wide = sandbox.kubectl("-n", namespace, "get", f"{short}cat", "-o", "wide", f"--cache-dir={cache}", version="1.33", check=True).stdout.decode().splitlines()
+        assert wide[0].split() == ["NAME", "READY", "PORT"] and wide[1].split() == ["app", "True", "http"], wide
+        for spec, field in (({"source": {"repoURL": "http://plain"}}, "spec.source.repoURL"),
+                            ({"source": {"repoURL": "https://x"}, "port": 1.5}, "spec.port"),
+                            ({"source": {"repoURL": "https://x"}, "targets": [{"name": ""}]}, "spec.targets[0].name"),
+                            ({"source": {"repoURL": "https://x"}, "targets": [{"name": str(i)} for i in range(4)]}, "spec.targets"),
+                            ({"source": {}}, "spec.source.repoURL")):
+            with pytest.raises(ApiException) as exc:
+                api.create_namespaced_custom_object(g, "v1alpha1", namespace, "syncs", {**body, "metadata": {"name": "bad"}, "spec": spec})
+            assert exc.value.status == 422
+            assert field in [c["field"] for c in json.loads(exc.value.body)["details"]["causes"]], (spec, exc.value.body)
+    finally:
+        sandbox.kubectl("delete", "crd", f"syncs.{g}", "--wait=false", version="1.29")
