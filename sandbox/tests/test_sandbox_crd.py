@@ -314,3 +314,25 @@ def test_realistic_schema_features(sandbox, namespace):
             assert field in [c["field"] for c in json.loads(exc.value.body)["details"]["causes"]], (spec, exc.value.body)
     finally:
         sandbox.kubectl("delete", "crd", f"syncs.{g}", "--wait=false", version="1.29")
+
+
+def test_terminating_crd_waits_for_finalizers_and_refuses_creates(sandbox, namespace, group):
+    """A custom resource with a finalizer holds its CRD's deletion (the CRD stays, Terminating,
+    and refuses new resources with 405) until the finalizer is removed; the CRD's scope cannot
+    change."""
+    api = _api(sandbox)
+    held = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}, "spec": {"size": 1}}
+    api.create_namespaced_custom_object(group, "v1", namespace, "widgets", held)
+    changed = CRD.format(group=group, short=group[1:4]).replace("scope: Namespaced", "scope: Cluster")
+    proc = sandbox.kubectl("apply", "-f", "-", input=changed, version="1.29")
+    assert proc.returncode == 1 and b"spec.scope: Invalid value: \"Cluster\": field is immutable" in proc.stderr
+    sandbox.kubectl("delete", "crd", f"widgets.{group}", "--wait=false", version="1.29", check=True)
+    crd = json.loads(sandbox.kubectl("get", "crd", f"widgets.{group}", "-o", "json", check=True).stdout)
+    assert crd["metadata"]["deletionTimestamp"] and "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
+    got = api.get_namespaced_custom_object(group, "v1", namespace, "widgets", "held")
+    assert got["metadata"]["deletionTimestamp"]
+    with pytest.raises(ApiException) as exc:
+        api.create_namespaced_custom_object(group, "v1", namespace, "widgets", {**held, "metadata": {"name": "late"}})
+    assert exc.value.status == 405 and "terminating" in json.loads(exc.value.body)["message"]
+    api.patch_namespaced_custom_object(group, "v1", namespace, "widgets", "held", {"metadata": {"finalizers": None}})
+    sandbox.kubectl("wait", "--for=delete", f"crd/widgets.{group}", "--timeout=20s", version="1.29", check=True)

@@ -45,6 +45,7 @@ class Custom:
 
 
 CUSTOM: dict[str, Custom] = {}  # store key (plural.group) -> Custom
+_STORE: list = []  # the store install() was given (admission reads the current objects)
 
 
 def _version_key(v: str) -> tuple:
@@ -115,11 +116,24 @@ def prepare(t: resources.ResourceType, obj: dict) -> None:
     resource defaulted, pruned and validated against its schema."""
     if t.key == CRD_KEY:
         validate_definition(obj)
+        cur = _STORE[0].get(CRD_KEY, None, obj["metadata"]["name"]) if _STORE else None
+        if cur and cur["spec"].get("scope") != obj["spec"].get("scope"):
+            name, scope = obj["metadata"]["name"], obj["spec"].get("scope")
+            raise ApiError(422, f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: spec.scope: Invalid value: "{scope}": field is immutable', "Invalid",
+                           {"name": name, "group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition",
+                            "causes": [{"reason": "FieldValueInvalid", "message": f'Invalid value: "{scope}": field is immutable', "field": "spec.scope"}]})
         _default_definition(obj)
         return
     custom = CUSTOM.get(t.key)
     if custom is None:
         return
+    if _STORE and not obj.get("metadata", {}).get("uid"):
+        store = _STORE[0]
+        definition = store.get(CRD_KEY, None, custom.crd_name)
+        meta = obj.get("metadata", {})
+        creating = not meta.get("name") or store.get(t.key, meta.get("namespace"), meta["name"]) is None
+        if creating and definition and definition["metadata"].get("deletionTimestamp"):
+            raise ApiError(405, f"create not allowed while custom resource definition is terminating", "MethodNotAllowed")
     schema = custom.schemas.get(t.version) or {}
     if "status" in t.subresources:
         obj.pop("status", None)  # written through /status only (the stored one is kept)
@@ -410,11 +424,21 @@ def _later(fn, *args) -> None:
 
 def install(store) -> None:
     """Serve the CRDs already stored and follow every change to them."""
+    _STORE[:] = [store]
     for crd in list(store.iter(CRD_KEY)):
         try:
             register(crd)
         except (KeyError, TypeError):
             continue
+
+    _specs: dict[str, dict] = {}
+
+    def _changed_spec(obj: dict) -> bool:
+        name = obj["metadata"]["name"]
+        if _specs.get(name) == obj["spec"]:
+            return False
+        _specs[name] = copy.deepcopy(obj["spec"])
+        return True
 
     def on_change(type_: str, key: str, obj: dict) -> None:
         if key != CRD_KEY:
@@ -432,14 +456,5 @@ def install(store) -> None:
         if type_ == "ADDED" or CUSTOM.get(plural_key) is None or _changed_spec(obj):
             register(obj)
         _later(_sync_status, store, obj["metadata"]["name"])
-
-    _specs: dict[str, dict] = {}
-
-    def _changed_spec(obj: dict) -> bool:
-        name = obj["metadata"]["name"]
-        if _specs.get(name) == obj["spec"]:
-            return False
-        _specs[name] = copy.deepcopy(obj["spec"])
-        return True
 
     store.on_change(on_change)
