@@ -13,6 +13,8 @@ import tempfile
 import time
 import uuid
 
+from pathlib import Path
+
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -336,3 +338,38 @@ def test_terminating_crd_waits_for_finalizers_and_refuses_creates(sandbox, names
     assert exc.value.status == 405 and "terminating" in json.loads(exc.value.body)["message"]
     api.patch_namespaced_custom_object(group, "v1", namespace, "widgets", "held", {"metadata": {"finalizers": None}})
     sandbox.kubectl("wait", "--for=delete", f"crd/widgets.{group}", "--timeout=20s", version="1.29", check=True)
+
+
+def test_crds_survive_restart_before_the_garbage_collector_looks(tmp_path):
+    """After a stop/start the stored CRD is served at once: its custom resource is there, and an
+    object it owns is not taken for an orphan by the first garbage-collector sweep (an object
+    owned by a missing uid, collected, shows the sweep ran)."""
+    from tripgen_sandbox import control
+    from tripgen_sandbox.config import SandboxConfig
+
+    from conftest import Sandbox
+
+    state = tmp_path / "sb"
+    st = control.start(state, {}, timeout=90)
+    sb = Sandbox(state_dir=state, kubeconfig=Path(st.kubeconfig))
+    try:
+        g = f"t{uuid.uuid4().hex[:6]}.example.com"
+        sb.kubectl("apply", "-f", "-", input=CRD.format(group=g, short="rs"), version="1.29", check=True)
+        sb.kubectl("wait", "--for=condition=Established", f"crd/widgets.{g}", "--timeout=20s", version="1.29", check=True)
+        w = _api(sb).create_namespaced_custom_object(g, "v1", "default", "widgets", {"apiVersion": f"{g}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}})
+        core = client.CoreV1Api(config.new_client_from_config(str(sb.kubeconfig)))
+        owned = lambda name, uid: {"metadata": {"name": name, "ownerReferences": [{"apiVersion": f"{g}/v1", "kind": "Widget", "name": "w", "uid": uid}]}}  # noqa: E731
+        core.create_namespaced_config_map("default", owned("owned", w["metadata"]["uid"]))
+        control.stop(state)
+        control.start(state, {}, timeout=90)
+        core = client.CoreV1Api(config.new_client_from_config(str(sb.kubeconfig)))
+        core.create_namespaced_config_map("default", owned("orphan", str(uuid.uuid4())))
+        deadline = time.monotonic() + 30
+        while any(c.metadata.name == "orphan" for c in core.list_namespaced_config_map("default").items):
+            assert time.monotonic() < deadline, "the garbage collector never swept"
+            time.sleep(0.3)
+        assert core.read_namespaced_config_map("owned", "default").metadata.name == "owned"
+        assert _api(sb).get_namespaced_custom_object(g, "v1", "default", "widgets", "w")["spec"]["size"] == 1
+    finally:
+        control.stop(state)
+        assert control.marked_processes(SandboxConfig.load(state).short_id) == []

@@ -423,7 +423,9 @@ def _later(fn, *args) -> None:
 
 
 def install(store) -> None:
-    """Serve the CRDs already stored and follow every change to them."""
+    """Serve the CRDs already stored and follow every change to them (once per store)."""
+    if _STORE and _STORE[0] is store:
+        return
     _STORE[:] = [store]
     for crd in list(store.iter(CRD_KEY)):
         try:
