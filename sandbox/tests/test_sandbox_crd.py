@@ -83,6 +83,10 @@ def test_crd_established_discovered_explained(sandbox, group):
     assert conds == {"NamesAccepted": "True", "Established": "True"}
     assert crd["status"]["acceptedNames"]["listKind"] == "WidgetList" and crd["status"]["storedVersions"] == ["v1"]
     assert "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
+    listed = sandbox.kubectl("get", "crd", f"widgets.{group}", version="1.29", check=True).stdout.decode().splitlines()
+    assert listed[0].split() == ["NAME", "CREATED", "AT"] and listed[1].split() == [f"widgets.{group}", crd["metadata"]["creationTimestamp"]]
+    doc = json.loads(sandbox.kubectl("get", "--raw", f"/apis/{group}/v1", check=True).stdout)
+    assert [(r["name"], r["singularName"], r.get("shortNames")) for r in doc["resources"]][0] == ("widgets", "widget", [f"wdg{group[1:4]}"])
     res = sandbox.kubectl("api-resources", f"--api-group={group}", "-o", "wide", version="1.33", check=True).stdout.decode()
     assert "widgets" in res and f"{group}/v1" in res and "Widget" in res and "true" in res
     groups = json.loads(sandbox.kubectl("get", "--raw", "/apis", check=True).stdout)

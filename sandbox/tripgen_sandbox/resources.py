@@ -19,6 +19,7 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     has_status: bool = False
     custom: bool = False  # served from a CustomResourceDefinition (apiserver/crd.py)
+    singular_name: str = ""  # a CRD's spec.names.singular; built-in kinds: the lower-case kind
 
     @property
     def key(self) -> str:
@@ -30,7 +31,7 @@ class ResourceType:
 
     @property
     def singular(self) -> str:
-        return self.kind.lower()
+        return self.singular_name or self.kind.lower()
 
     @property
     def list_kind(self) -> str:

@@ -178,6 +178,7 @@ def register(crd: dict) -> None:
         types.append(resources.ResourceType(
             group, v["name"], kind, plural, spec.get("scope") == "Namespaced", tuple(names.get("shortNames") or ()),
             sub_names, categories=tuple(names.get("categories") or ()), has_status="status" in subs, custom=True,
+            singular_name=names.get("singular") or kind.lower(),
         ))
         schemas[v["name"]] = (v.get("schema") or {}).get("openAPIV3Schema") or {}
         columns[v["name"]] = v.get("additionalPrinterColumns") or []
@@ -243,6 +244,11 @@ def _openapi_register(group: str, kind: str, list_kind: str, schemas: dict[str, 
 
 
 # ---- tables: additionalPrinterColumns ------------------------------------------------------
+# `kubectl get crd`: what kube-apiserver's table for CustomResourceDefinitions shows
+tables.COLUMNS.setdefault("CustomResourceDefinition", [
+    ("Name", "string", 0, lambda o: o["metadata"]["name"]),
+    ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp", "")),
+])
 # kind -> {CRD name: columns}: tables are looked up by kind, which two groups may share
 _OUR_COLUMNS: dict[str, dict[str, list]] = {}
 
