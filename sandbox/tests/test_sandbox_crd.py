@@ -139,7 +139,9 @@ def test_custom_resource_round_trip(sandbox, namespace, group):
         # status only through /status; scale through /scale
         sandbox.kubectl("-n", namespace, "patch", f"widget.{group}", "w1", "--type=merge", "-p", '{"status": {"replicas": 7}}', version="1.33", check=True)
         assert "status" not in json.loads(sandbox.kubectl("-n", namespace, "get", f"widget.{group}", "w1", "-o", "json", check=True).stdout)
-        sandbox.kubectl("-n", namespace, "patch", f"widget.{group}", "w1", "--subresource=status", "--type=merge", "-p", '{"status": {"replicas": 2}}', version="1.29", check=True)
+        bad = sandbox.kubectl("-n", namespace, "patch", f"widget.{group}", "w1", "--subresource=status", "--type=merge", "-p", '{"status": {"replicas": "two"}}', version="1.29")
+        assert bad.returncode == 1 and b'status.replicas: Invalid value: "string": status.replicas in body must be of type integer' in bad.stderr
+        sandbox.kubectl("-n", namespace, "patch", f"widget.{group}", "w1", "--subresource=status", "--type=merge", "-p", '{"status": {"replicas": 2, "extra": 1}}', version="1.29", check=True)
         sandbox.kubectl("-n", namespace, "scale", f"widget.{group}", "w1", "--replicas=4", version="1.33", check=True)
         got = json.loads(sandbox.kubectl("-n", namespace, "get", f"widget.{group}", "w1", "-o", "json", check=True).stdout)
         assert got["status"] == {"replicas": 2} and got["spec"]["replicas"] == 4 and got["metadata"]["generation"] == 2

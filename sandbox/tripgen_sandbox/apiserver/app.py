@@ -495,6 +495,8 @@ class ApiServer:
             new.setdefault("metadata", {})["name"] = r.name
             if t.namespaced:
                 new["metadata"]["namespace"] = r.namespace
+            if t.custom:
+                crd.admit_status(t, new)
             return web.json_response(self.store.update(t.key, new, subresource="status", dry_run=request.query.get("dryRun") == "All"))
         if t.key == "serviceaccounts" and sub == "token" and m == "POST":
             return web.json_response(self.auth.token_request(self.store.require(t.key, r.namespace, r.name), await self._body(request)), status=201)

@@ -147,12 +147,31 @@ def prepare(t: resources.ResourceType, obj: dict) -> None:
     if meta_name and not _DNS1123_SUBDOMAIN.match(meta_name):
         causes.insert(0, ("metadata.name", f'Invalid value: "{meta_name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character'))
     if causes:
-        msg = ", ".join(f"{f}: {m}" for f, m in causes)
-        if len(causes) > 1:
-            msg = "[" + msg + "]"
-        raise ApiError(422, f'{t.kind}.{t.group} "{name}" is invalid: {msg}', "Invalid",
-                       {"name": name, "group": t.group, "kind": t.kind,
-                        "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]})
+        _refuse(t, name, causes)
+
+
+def admit_status(t: resources.ResourceType, obj: dict) -> None:
+    """A write through /status: the status is defaulted, pruned and validated by its schema."""
+    custom = CUSTOM.get(t.key)
+    if custom is None or not isinstance(obj.get("status"), dict):
+        return
+    schema = ((custom.schemas.get(t.version) or {}).get("properties") or {}).get("status")
+    if not isinstance(schema, dict):
+        return
+    crdschema.default(obj["status"], schema)
+    crdschema.prune(obj["status"], schema, "status", False)
+    causes = crdschema.validate(obj["status"], schema, "status", False)
+    if causes:
+        _refuse(t, obj.get("metadata", {}).get("name", ""), causes)
+
+
+def _refuse(t: resources.ResourceType, name: str, causes: list[tuple[str, str]]) -> None:
+    msg = ", ".join(f"{f}: {m}" for f, m in causes)
+    if len(causes) > 1:
+        msg = "[" + msg + "]"
+    raise ApiError(422, f'{t.kind}.{t.group} "{name}" is invalid: {msg}', "Invalid",
+                   {"name": name, "group": t.group, "kind": t.kind,
+                    "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]})
 
 
 # ---- serving -------------------------------------------------------------------------------
