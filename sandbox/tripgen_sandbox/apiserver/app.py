@@ -146,8 +146,6 @@ class ApiServer:
         if path == "/sandbox/faults":
             return await self.faults(request)
         if path == "/openapi/v2":
-            from tripgen_sandbox.apiserver import openapi
-
             return openapi_v2_response(request)
         if path == "/openapi/v3":
             from tripgen_sandbox.apiserver import openapi
@@ -597,7 +595,8 @@ def protobuf_answer(request: web.Request, resp: web.StreamResponse) -> web.Strea
     try:
         obj = json.loads(resp.body)
         body = protobuf.encode_object(obj) if isinstance(obj, dict) else None
-    except (ValueError, TypeError, KeyError):
+    except Exception:  # noqa: BLE001 - an object the table cannot encode goes as JSON, the client's second choice
+        log.exception("protobuf encoding failed on %s %s; answering JSON", request.method, request.path)
         body = None
     if body is None:
         return resp

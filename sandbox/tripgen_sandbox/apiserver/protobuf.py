@@ -337,7 +337,7 @@ def decode_body(raw: bytes) -> dict:
     try:
         env = {n: v for n, _, v in fields(raw[len(MAGIC):])}
         tm = {n: v.decode() for n, _, v in fields(env.get(1, b""))}
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError) as exc:
         raise ApiError(400, f"the body of the request could not be decoded as protobuf: {exc}")
     api_version, kind = tm.get(1, ""), tm.get(2, "")
     name = message_for(api_version, kind)
@@ -345,7 +345,7 @@ def decode_body(raw: bytes) -> dict:
         raise ApiError(415, f"the body of the request was in an unknown format - {kind or 'an object'} of {api_version or 'no apiVersion'} has no protobuf form; send application/json", "UnsupportedMediaType")
     try:
         obj = decode_message(name, env.get(2, b""))
-    except (ValueError, UnicodeDecodeError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - malformed bytes are the client's 400, not a 500
         raise ApiError(400, f"the body of the request could not be decoded as protobuf {kind}: {exc}")
     if api_version:
         obj["apiVersion"] = api_version
