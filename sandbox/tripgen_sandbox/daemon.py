@@ -46,6 +46,9 @@ async def run(config: SandboxConfig) -> None:
     config.save()
 
     store = Store(state / "objects.json")
+    from tripgen_sandbox.apiserver import crd
+
+    crd.install(store)  # stored CRDs served before any controller (the GC) looks at their objects
     cluster = Cluster(config=config, store=store)
     auth = Authenticator(store, token, signing_key)
     cluster.auth = auth

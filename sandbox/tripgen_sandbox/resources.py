@@ -18,6 +18,8 @@ class ResourceType:
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
     categories: tuple[str, ...] = ()
     has_status: bool = False
+    custom: bool = False  # served from a CustomResourceDefinition (apiserver/crd.py)
+    singular_name: str = ""  # a CRD's spec.names.singular; built-in kinds: the lower-case kind
 
     @property
     def key(self) -> str:
@@ -29,7 +31,7 @@ class ResourceType:
 
     @property
     def singular(self) -> str:
-        return self.kind.lower()
+        return self.singular_name or self.kind.lower()
 
     @property
     def list_kind(self) -> str:
@@ -68,6 +70,7 @@ TYPES: list[ResourceType] = [
     ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
+    ResourceType("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False, ("crd", "crds"), ("status",), categories=("api-extensions",), has_status=True),
     ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ("status",), has_status=True),
     ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, (), verbs=RO),
@@ -98,6 +101,31 @@ def for_object(obj: dict) -> ResourceType:
     if t is None:
         raise KeyError(f"no resource type for {obj.get('apiVersion')}/{obj.get('kind')}")
     return t
+
+
+def register(types: list[ResourceType], storage: ResourceType) -> None:
+    """Serve a custom resource's versions (in discovery's order: by version priority), replacing
+    what an earlier version of its CRD registered; the store keeps objects in `storage`'s version.
+    Called by apiserver/crd.py."""
+    unregister(storage.key)
+    TYPES.extend(types)
+    STORED.append(storage)
+    BY_KEY[storage.key] = storage
+    for t in types:
+        BY_PATH[(t.group, t.version, t.plural)] = t
+        BY_KIND[(t.api_version, t.kind)] = t
+
+
+def unregister(key: str) -> None:
+    gone = [t for t in TYPES if t.key == key and t.custom]
+    if not gone:
+        return
+    TYPES[:] = [t for t in TYPES if t not in gone]
+    STORED[:] = [t for t in STORED if t not in gone]
+    BY_KEY.pop(key, None)
+    for t in gone:
+        BY_PATH.pop((t.group, t.version, t.plural), None)
+        BY_KIND.pop((t.api_version, t.kind), None)
 
 
 def groups() -> dict[str, list[str]]:

@@ -22,7 +22,7 @@ from tripgen_sandbox.selectors import parse_field_selector, parse_label_selector
 HISTORY = 20000  # watch events kept for resuming; older resourceVersions get 410 Gone
 # Kinds whose registry strategy maintains metadata.generation (bumped on spec changes). Pods,
 # Services, Namespaces, ConfigMaps... have none in 1.29.
-GENERATION_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "NetworkPolicy", "Ingress", "PodDisruptionBudget", "IngressClass"}
+GENERATION_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "NetworkPolicy", "Ingress", "PodDisruptionBudget", "IngressClass", "CustomResourceDefinition"}
 FOREGROUND = "foregroundDeletion"
 
 
@@ -133,6 +133,8 @@ class Store:
         return str(self._rv)
 
     def _bucket(self, key: str) -> dict[tuple[str, str], dict]:
+        if key not in self._objects and key in resources.BY_KEY:
+            self._objects[key] = {}  # a custom resource served since the store was made
         if key not in self._objects:
             raise ApiError(404, f"the server could not find the requested resource ({key})")
         return self._objects[key]
@@ -220,7 +222,7 @@ class Store:
         meta.pop("resourceVersion", None)
         meta.pop("deletionTimestamp", None)
         meta.pop("generation", None)
-        if t.kind in GENERATION_KINDS:
+        if t.kind in GENERATION_KINDS or t.custom:
             meta["generation"] = 1
         if dry_run:
             meta["resourceVersion"] = self.resource_version

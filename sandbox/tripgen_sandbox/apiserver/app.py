@@ -17,7 +17,7 @@ from aiohttp import web
 from tripgen_sandbox import resources
 from tripgen_sandbox.apierrors import ApiError, not_found
 from tripgen_sandbox.apiserver import apply as ssa
-from tripgen_sandbox.apiserver import discovery, tables
+from tripgen_sandbox.apiserver import crd, discovery, tables
 from tripgen_sandbox.apiserver.defaults import apply_defaults, validate
 from tripgen_sandbox.apiserver.patch import json_merge_patch, json_patch, strategic_merge_patch
 from tripgen_sandbox.cluster import Cluster
@@ -104,6 +104,7 @@ class ApiServer:
         self.store = cluster.store
         self.auth = auth
         self.server_address = ""
+        crd.install(self.store)
 
     # ---- app -----------------------------------------------------------------------------
     def make_app(self) -> web.Application:
@@ -120,7 +121,7 @@ class ApiServer:
             request["user"] = user
             key = f"{request.method} {request.path}"
             self.cluster.request_counts[key] = self.cluster.request_counts.get(key, 0) + 1
-            return await handler(request)
+            return protobuf_answer(request, await handler(request))
         except ApiError as exc:
             retry = (exc.details or {}).get("retryAfterSeconds")
             return web.json_response(exc.status(), status=exc.code, headers={"Retry-After": str(retry)} if retry else None)
@@ -149,6 +150,8 @@ class ApiServer:
             return await self.faults(request)
         if path == "/sandbox/faults/api":
             return await self.api_faults(request)
+        if path == "/openapi/v2":
+            return openapi_v2_response(request)
         if path == "/openapi/v3":
             from tripgen_sandbox.apiserver import openapi
 
@@ -227,9 +230,12 @@ class ApiServer:
         return web.json_response(rules)
 
     # ---- verbs ---------------------------------------------------------------------------
-    async def handle(self, request: web.Request, r: Route) -> web.StreamResponse:
+    async def handle(self, request: web.Request, r: Route, converted: bool = False) -> web.StreamResponse:
         t = r.type
         m = request.method
+        crd.FIELD_VALIDATION.set(request.query.get("fieldValidation", ""))
+        if t.custom and not converted and resources.BY_KEY.get(t.key) is not t:
+            return await crd.served_version(self, request, r)  # a non-storage version of a CRD
         if t.group == "metrics.k8s.io":
             from tripgen_sandbox.apiserver import metrics_api
 
@@ -362,6 +368,9 @@ class ApiServer:
             obj["metadata"]["namespace"] = namespace or body_ns
         obj["apiVersion"] = t.api_version
         obj["kind"] = t.kind
+        if t.custom or t.key == crd.CRD_KEY:
+            crd.prepare(t, obj)  # CRDs and custom resources: their own admission (apiserver/crd.py)
+            return obj
         apply_defaults(t.kind, obj)
         validate(t.kind, obj, t.group)
         return obj
@@ -518,6 +527,8 @@ class ApiServer:
             new.setdefault("metadata", {})["name"] = r.name
             if t.namespaced:
                 new["metadata"]["namespace"] = r.namespace
+            if t.custom:
+                crd.admit_status(t, new)
             return web.json_response(self.store.update(t.key, new, subresource="status", dry_run=request.query.get("dryRun") == "All"))
         if t.key == "serviceaccounts" and sub == "token" and m == "POST":
             return web.json_response(self.auth.token_request(self.store.require(t.key, r.namespace, r.name), await self._body(request)), status=201)
@@ -534,6 +545,8 @@ class ApiServer:
         cur = self.store.require(t.key, r.namespace, r.name)
 
         def as_scale(o: dict) -> dict:
+            if t.custom:
+                return crd.scale_view(t, o)
             sel = o.get("spec", {}).get("selector", {})
             return {
                 "kind": "Scale",
@@ -568,7 +581,10 @@ class ApiServer:
         if not isinstance(replicas, int) or replicas < 0:
             raise ApiError(422, f'Scale.autoscaling "{r.name}" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0', "Invalid")
         new = copy.deepcopy(cur)
-        new["spec"]["replicas"] = replicas
+        if t.custom:
+            crd.set_replicas(t, new, replicas)
+        else:
+            new["spec"]["replicas"] = replicas
         ssa.record_update(cur, new, _manager(request), t.api_version)
         updated = self.store.update(t.key, new, dry_run=request.query.get("dryRun") == "All")
         return web.json_response(as_scale(updated))
@@ -601,6 +617,38 @@ class ApiServer:
             raise ApiError(405, f"{r.type.plural}.{r.type.group} only supports create", "MethodNotAllowed")
         body = await self._body(request)
         return web.json_response(review(self.auth, request["user"], r.type, r.namespace, body), status=201)
+
+
+def protobuf_answer(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+    """A JSON object answer re-encoded as protobuf when the client prefers it and the kind has a
+    protobuf form (apiserver/protobuf.py); everything else is left as it is."""
+    from tripgen_sandbox.apiserver import protobuf
+
+    if not isinstance(resp, web.Response) or resp.content_type != "application/json" or not protobuf.prefers_protobuf(request.headers.get("Accept", "")):
+        return resp
+    try:
+        obj = json.loads(resp.body)
+        body = protobuf.encode_object(obj) if isinstance(obj, dict) else None
+    except Exception:  # noqa: BLE001 - an object the table cannot encode goes as JSON, the client's second choice
+        log.exception("protobuf encoding failed on %s %s; answering JSON", request.method, request.path)
+        body = None
+    if body is None:
+        return resp
+    headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return web.Response(body=body, status=resp.status, headers=headers, content_type=protobuf.MEDIA_TYPE)
+
+
+def openapi_v2_response(request: web.Request) -> web.Response:
+    """/openapi/v2 as kube-apiserver answers it: the gnostic protobuf when the client asks for it
+    (kubectl <= 1.28 always does), JSON otherwise; an ETag and 304 for a matching If-None-Match."""
+    from tripgen_sandbox.apiserver import gnostic, openapi
+
+    pb = "protobuf" in request.headers.get("Accept", "")
+    etag, body = openapi.v2(pb)
+    headers = {"ETag": f'"{etag}"', "Vary": "Accept"}
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers={**headers, "Content-Type": gnostic.MEDIA_TYPE if pb else "application/json"})
 
 
 def paginate(items: list[dict], rv: str, limit: str | None, token: str | None) -> tuple[list[dict], dict]:
