@@ -18,6 +18,7 @@ from tripgen_sandbox import resources
 from tripgen_sandbox.apierrors import ApiError, not_found
 from tripgen_sandbox.apiserver import apply as ssa
 from tripgen_sandbox.apiserver import discovery, tables
+from tripgen_sandbox.apiserver.encode import JSON, TABLE, go_json, order_object, respond, status_response
 from tripgen_sandbox.apiserver.defaults import apply_defaults, validate
 from tripgen_sandbox.apiserver.patch import json_merge_patch, json_patch, strategic_merge_patch
 from tripgen_sandbox.cluster import Cluster
@@ -120,7 +121,7 @@ class ApiServer:
             self.cluster.request_counts[key] = self.cluster.request_counts.get(key, 0) + 1
             return await handler(request)
         except ApiError as exc:
-            return web.json_response(exc.status(), status=exc.code)
+            return status_response(exc.status(), exc.code)
         except web.HTTPException:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
@@ -128,48 +129,48 @@ class ApiServer:
         except Exception as exc:  # noqa: BLE001 - a bug is a 500 Status, not a dropped connection
             log.exception("internal error on %s %s", request.method, request.path)
             err = ApiError(500, f"sandbox internal error: {type(exc).__name__}: {exc}")
-            return web.json_response(err.status(), status=500)
+            return status_response(err.status(), 500)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
         if path == "/version":
-            return web.json_response(discovery.version_info(self.cluster.config.kubernetes_version))
+            return respond(discovery.version_info(self.cluster.config.kubernetes_version))
         if path == "/api":
-            return web.json_response(discovery.api_versions(self.server_address))
+            return respond(discovery.api_versions(self.server_address))
         if path == "/apis":
-            return web.json_response(discovery.api_group_list())
+            return respond(discovery.api_group_list())
         if path == "/sandbox/requests":
-            return web.json_response(self.cluster.request_counts)
+            return respond(self.cluster.request_counts)
         if path == "/sandbox/faults":
             return await self.faults(request)
         if path == "/openapi/v3":
             from tripgen_sandbox.apiserver import openapi
 
-            return web.json_response(openapi.index())
+            return respond(openapi.index())
         if path.startswith("/openapi/v3/"):
             from tripgen_sandbox.apiserver import openapi
 
             body = openapi.document(path[len("/openapi/v3/"):])
             if body is None:
                 raise ApiError(404, "the server could not find the requested resource")
-            return web.Response(body=body, content_type="application/json")
+            return web.Response(body=body, headers={"Content-Type": JSON})
         if path.startswith("/openapi"):
             raise ApiError(404, "the server could not find the requested resource")
         parts = [p for p in path.split("/") if p]
         if parts[0] == "api" and len(parts) == 2:
             doc = discovery.resource_list("", parts[1])
             if doc:
-                return web.json_response(doc)
+                return respond(doc)
         if parts[0] == "apis" and len(parts) == 2:
             doc = discovery.api_group(parts[1])
             if doc:
-                return web.json_response(doc)
+                return respond(doc)
         if parts[0] == "apis" and len(parts) == 3:
             doc = discovery.resource_list(parts[1], parts[2])
             if doc:
-                return web.json_response(doc)
+                return respond(doc)
         route = parse_path(path)
         if route is None:
             raise ApiError(404, "the server could not find the requested resource")
@@ -190,7 +191,7 @@ class ApiServer:
                 self.cluster.faults.pop(name, None)
             else:
                 self.cluster.faults[name] = value
-        return web.json_response(self.cluster.faults)
+        return respond(self.cluster.faults)
 
     # ---- verbs ---------------------------------------------------------------------------
     async def handle(self, request: web.Request, r: Route) -> web.StreamResponse:
@@ -199,7 +200,7 @@ class ApiServer:
         if t.group == "metrics.k8s.io":
             from tripgen_sandbox.apiserver import metrics_api
 
-            return web.json_response(metrics_api.handle(self.cluster, r))
+            return respond(metrics_api.handle(self.cluster, r))
         if t.group in ("authorization.k8s.io", "authentication.k8s.io"):
             return await self.review(request, r)
         if r.sub:
@@ -229,8 +230,8 @@ class ApiServer:
 
     def _respond_obj(self, request: web.Request, obj: dict, status: int = 200) -> web.Response:
         if _wants_table(request):
-            return web.json_response(tables.table(obj["kind"], [obj], obj["metadata"].get("resourceVersion", ""), request.query.get("includeObject", "Metadata")), status=status)
-        return web.json_response(obj, status=status)
+            return respond(tables.table(obj["kind"], [obj], obj["metadata"].get("resourceVersion", ""), request.query.get("includeObject", "Metadata")), status, TABLE)
+        return respond(obj, status)
 
     def list(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -242,11 +243,11 @@ class ApiServer:
         if _wants_table(request):
             body = tables.table(t.kind, items, list_meta["resourceVersion"], request.query.get("includeObject", "Metadata"))
             body["metadata"] = list_meta
-            return web.json_response(body)
+            return respond(body, 200, TABLE)
         for o in items:
             o.pop("apiVersion", None)
             o.pop("kind", None)
-        return web.json_response({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": list_meta, "items": items})
+        return respond({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": list_meta, "items": items})
 
     async def watch(self, request: web.Request, r: Route, source: str | None = None, convert=None) -> web.StreamResponse:
         """Stream watch events. For a view (source + convert) the source kind is watched and each
@@ -260,7 +261,7 @@ class ApiServer:
             w = self.store.watch(source, r.namespace, rv)
             lsel, fsel = parse_label_selector(q.get("labelSelector")), parse_field_selector(q.get("fieldSelector"))
         as_table = _wants_table(request)
-        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        resp = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
         await resp.prepare(request)
         timeout = float(q.get("timeoutSeconds") or 1800)
         bookmarks = _bool(q.get("allowWatchBookmarks")) and q.get("allowWatchBookmarks") is not None
@@ -276,7 +277,7 @@ class ApiServer:
                 except asyncio.TimeoutError:
                     if bookmarks:
                         bm = {"kind": t.kind, "apiVersion": t.api_version, "metadata": {"resourceVersion": self.store.resource_version}}
-                        await resp.write(json.dumps({"type": "BOOKMARK", "object": bm}).encode() + b"\n")
+                        await resp.write(go_json({"type": "BOOKMARK", "object": bm}))
                     continue
                 if item is None:
                     break
@@ -285,7 +286,7 @@ class ApiServer:
                 for obj in objs:
                     if as_table:
                         obj = tables.table(t.kind, [obj], obj["metadata"].get("resourceVersion", ""), q.get("includeObject", "Metadata"))
-                    await resp.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
+                    await resp.write(go_json({"type": type_, "object": order_object(obj)}))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -341,7 +342,7 @@ class ApiServer:
         self._prepare(t, obj, r.namespace)
         ssa.record_update(None, obj, _manager(request), t.api_version)
         created = self.store.create(t.key, obj, dry_run=request.query.get("dryRun") == "All")
-        return web.json_response(created, status=201)
+        return respond(created, 201)
 
     async def replace(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -354,7 +355,7 @@ class ApiServer:
         self._prepare(t, obj, r.namespace)
         ssa.record_update(cur, obj, _manager(request), t.api_version)
         updated = self.store.update(t.key, obj, dry_run=request.query.get("dryRun") == "All")
-        return web.json_response(updated)
+        return respond(updated)
 
     def _patched(self, ctype: str, cur: dict, body: Any, request: web.Request, t: resources.ResourceType) -> dict:
         if "apply-patch" in ctype:
@@ -389,7 +390,7 @@ class ApiServer:
                 body.setdefault("metadata", {}).setdefault("name", r.name)
                 new = ssa.apply(None, body, request.query.get("fieldManager") or "unknown", True, t.api_version)
                 self._prepare(t, new, r.namespace)
-                return web.json_response(self.store.create(t.key, new, dry_run=dry), status=201)
+                return respond(self.store.create(t.key, new, dry_run=dry), 201)
             raise not_found(t.plural, r.name, t.group)
         new = self._patched(ctype, cur, body, request, t)
         if not isinstance(new, dict):
@@ -402,7 +403,7 @@ class ApiServer:
         self._prepare(t, new, r.namespace)
         if "apply-patch" not in ctype:
             ssa.record_update(cur, new, _manager(request), t.api_version)
-        return web.json_response(self.store.update(t.key, new, dry_run=dry))
+        return respond(self.store.update(t.key, new, dry_run=dry))
 
     async def _delete_options(self, request: web.Request) -> dict:
         opts: dict[str, Any] = {}
@@ -435,9 +436,9 @@ class ApiServer:
             grace_period=opts.get("gracePeriodSeconds"),
         )
         if "All" in (opts.get("dryRun") or []) or self.store.get(t.key, r.namespace, r.name) is not None:
-            return web.json_response(out)  # still there (graceful, finalizers): the object, as a real server answers
+            return respond(out)  # still there (graceful, finalizers): the object, as a real server answers
         details = {"name": r.name, "group": t.group, "kind": t.plural, "uid": out.get("metadata", {}).get("uid", "")}
-        return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+        return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 
     async def delete_collection(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -448,7 +449,7 @@ class ApiServer:
                 self.store.delete(t.key, o["metadata"].get("namespace"), o["metadata"]["name"], propagation=opts.get("propagationPolicy"), dry_run="All" in (opts.get("dryRun") or []), grace_period=opts.get("gracePeriodSeconds"))
             except ApiError:
                 pass
-        return web.json_response({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": {}, "items": items})
+        return respond({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": {}, "items": items})
 
     # ---- subresources --------------------------------------------------------------------
     async def subresource(self, request: web.Request, r: Route) -> web.StreamResponse:
@@ -474,7 +475,7 @@ class ApiServer:
             body = await self._body(request) if m != "GET" else None  # before `cur`: see scale()
             cur = self.store.require(t.key, r.namespace, r.name)
             if m == "GET":
-                return web.json_response(cur)
+                return respond(cur)
             if m == "PUT":
                 new = body
             elif m == "PATCH":
@@ -484,12 +485,12 @@ class ApiServer:
             new.setdefault("metadata", {})["name"] = r.name
             if t.namespaced:
                 new["metadata"]["namespace"] = r.namespace
-            return web.json_response(self.store.update(t.key, new, subresource="status", dry_run=request.query.get("dryRun") == "All"))
+            return respond(self.store.update(t.key, new, subresource="status", dry_run=request.query.get("dryRun") == "All"))
         if t.key == "serviceaccounts" and sub == "token" and m == "POST":
-            return web.json_response(self.auth.token_request(self.store.require(t.key, r.namespace, r.name), await self._body(request)), status=201)
+            return respond(self.auth.token_request(self.store.require(t.key, r.namespace, r.name), await self._body(request)), 201)
         if t.key == "pods" and sub == "eviction" and m == "POST":
             self.store.delete("pods", r.namespace, r.name)
-            return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, status=201)
+            return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         raise ApiError(404, "the server could not find the requested resource")
 
     async def scale(self, request: web.Request, r: Route) -> web.Response:
@@ -513,7 +514,7 @@ class ApiServer:
             }
 
         if m == "GET":
-            return web.json_response(as_scale(cur))
+            return respond(as_scale(cur))
         scale = as_scale(cur)
         if m == "PUT":
             new_scale = body
@@ -537,7 +538,7 @@ class ApiServer:
         new["spec"]["replicas"] = replicas
         ssa.record_update(cur, new, _manager(request), t.api_version)
         updated = self.store.update(t.key, new, dry_run=request.query.get("dryRun") == "All")
-        return web.json_response(as_scale(updated))
+        return respond(as_scale(updated))
 
     # ---- read-only views (events.k8s.io/v1 Events, discovery.k8s.io/v1 EndpointSlices) ------
     async def view(self, request: web.Request, r: Route) -> web.StreamResponse:
@@ -566,7 +567,7 @@ class ApiServer:
         if request.method != "POST" or r.name:
             raise ApiError(405, f"{r.type.plural}.{r.type.group} only supports create", "MethodNotAllowed")
         body = await self._body(request)
-        return web.json_response(review(self.auth, request["user"], r.type, r.namespace, body), status=201)
+        return respond(review(self.auth, request["user"], r.type, r.namespace, body), 201)
 
 
 def paginate(items: list[dict], rv: str, limit: str | None, token: str | None) -> tuple[list[dict], dict]:
