@@ -72,6 +72,14 @@ def test_delete_answers_per_resource(sandbox, namespace):
     raw(sandbox, "POST", ns + "/secrets", {"metadata": {"name": "s"}})
     secret = raw(sandbox, "DELETE", ns + "/secrets/s")
     assert secret.json()["kind"] == "Status" and secret.json()["details"]["kind"] == "secrets"
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "60"]}]}}
+    raw(sandbox, "POST", ns + "/pods", pod)
+    graceful = raw(sandbox, "DELETE", ns + "/pods/p")
+    assert graceful.status == 200 and graceful.json()["kind"] == "Pod"
+    assert graceful.json()["metadata"]["deletionTimestamp"] and graceful.json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert raw(sandbox, "POST", ns + "/secrets", {"metadata": {"name": "s2"}}).status == 201
+    dry = raw(sandbox, "DELETE", ns + "/secrets/s2?dryRun=All")
+    assert dry.json()["kind"] == "Status" and dry.json()["status"] == "Success"
     # a typed client that expects the Service back decodes it
     core = sandbox.kube(namespace).core
     core.create_namespaced_service(namespace, {"metadata": {"name": "typed"}, "spec": {"ports": [{"port": 81}]}})

@@ -27,6 +27,12 @@ from tripgen_sandbox.selectors import parse_field_selector, parse_label_selector
 log = logging.getLogger("tripgen_sandbox.apiserver")
 
 STREAM_SUBRESOURCES = ("exec", "attach", "portforward")
+# Registries with ReturnDeletedObject: true in 1.29 (pkg/registry/*/storage): a DELETE answers with
+# the deleted object; every other registry answers a Success Status naming it.
+RETURN_DELETED_OBJECT = frozenset({
+    "pods", "services", "serviceaccounts", "nodes", "storageclasses.storage.k8s.io",
+    "csidrivers.storage.k8s.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io",
+})
 
 
 def _events_v1(obj: dict) -> list[dict]:
@@ -435,8 +441,13 @@ class ApiServer:
             dry_run="All" in (opts.get("dryRun") or []),
             grace_period=opts.get("gracePeriodSeconds"),
         )
-        if "All" in (opts.get("dryRun") or []) or self.store.get(t.key, r.namespace, r.name) is not None:
+        dry = "All" in (opts.get("dryRun") or [])
+        if self.store.get(t.key, r.namespace, r.name) is not None and not dry:
             return respond(out)  # still there (graceful, finalizers): the object, as a real server answers
+        if dry and (t.key == "pods" or out.get("metadata", {}).get("finalizers")):
+            return respond(out)
+        if t.key in RETURN_DELETED_OBJECT:
+            return respond(out)
         details = {"name": r.name, "group": t.group, "kind": t.plural, "uid": out.get("metadata", {}).get("uid", "")}
         return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 
