@@ -30,4 +30,5 @@ def raw(sandbox, method: str, path: str, body=None, headers: dict | None = None)
         h["Content-Type"] = "application/json"
     h.update(headers or {})
     r = ac.rest_client.pool_manager.request(method, cfg.host + path, body=body, headers=h, preload_content=True, timeout=30)
-    return Answer(r.status, {k.lower(): v for k, v in r.headers.items()}, r.data)
+    headers = {k.lower(): ", ".join(r.headers.getlist(k)) for k in r.headers}  # repeated headers joined, as HTTP allows
+    return Answer(r.status, headers, r.data)

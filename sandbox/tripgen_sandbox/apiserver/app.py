@@ -17,9 +17,10 @@ from aiohttp import web
 from tripgen_sandbox import resources
 from tripgen_sandbox.apierrors import ApiError, not_found
 from tripgen_sandbox.apiserver import apply as ssa
-from tripgen_sandbox.apiserver import discovery, tables
+from tripgen_sandbox.apiserver import discovery, fields, tables
 from tripgen_sandbox.apiserver.encode import JSON, TABLE, go_json, order_object, respond, status_response
 from tripgen_sandbox.apiserver.defaults import apply_defaults, validate
+from tripgen_sandbox.apiserver.validation import validate_update
 from tripgen_sandbox.apiserver.patch import json_merge_patch, json_patch, strategic_merge_patch
 from tripgen_sandbox.cluster import Cluster
 from tripgen_sandbox.selectors import parse_field_selector, parse_label_selector
@@ -343,12 +344,11 @@ class ApiServer:
         t = r.type
         obj = await self._body(request)
         self._check_kind(t, obj)
-        if t.kind == "Namespace" and obj.get("metadata", {}).get("name") and self.store.get("namespaces", None, obj["metadata"]["name"]):
-            pass
+        warnings = fields.check(request.query, t.api_version, t.kind, obj)
         self._prepare(t, obj, r.namespace)
         ssa.record_update(None, obj, _manager(request), t.api_version)
         created = self.store.create(t.key, obj, dry_run=request.query.get("dryRun") == "All")
-        return respond(created, 201)
+        return respond(created, 201, headers=fields.warning_headers(warnings))
 
     async def replace(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -358,10 +358,12 @@ class ApiServer:
         if obj["metadata"]["name"] != r.name:
             raise ApiError(400, "the name of the object does not match the name on the URL")
         cur = self.store.require(t.key, r.namespace, r.name)
+        warnings = fields.check(request.query, t.api_version, t.kind, obj)
         self._prepare(t, obj, r.namespace)
+        validate_update(t.kind, obj, cur, t.group)
         ssa.record_update(cur, obj, _manager(request), t.api_version)
         updated = self.store.update(t.key, obj, dry_run=request.query.get("dryRun") == "All")
-        return respond(updated)
+        return respond(updated, headers=fields.warning_headers(warnings))
 
     def _patched(self, ctype: str, cur: dict, body: Any, request: web.Request, t: resources.ResourceType) -> dict:
         if "apply-patch" in ctype:
@@ -390,13 +392,14 @@ class ApiServer:
         body = await self._body(request)
         dry = request.query.get("dryRun") == "All"
         cur = self.store.get(t.key, r.namespace, r.name)
+        warnings = [] if "json-patch" in ctype else fields.check(request.query, t.api_version, t.kind, body, apply="apply-patch" in ctype)
         if cur is None:
             if "apply-patch" in ctype:
                 self._check_kind(t, body)
                 body.setdefault("metadata", {}).setdefault("name", r.name)
                 new = ssa.apply(None, body, request.query.get("fieldManager") or "unknown", True, t.api_version)
                 self._prepare(t, new, r.namespace)
-                return respond(self.store.create(t.key, new, dry_run=dry), 201)
+                return respond(self.store.create(t.key, new, dry_run=dry), 201, headers=fields.warning_headers(warnings))
             raise not_found(t.plural, r.name, t.group)
         new = self._patched(ctype, cur, body, request, t)
         if not isinstance(new, dict):
@@ -407,9 +410,10 @@ class ApiServer:
         if not new["metadata"].get("resourceVersion"):
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
         self._prepare(t, new, r.namespace)
+        validate_update(t.kind, new, cur, t.group)
         if "apply-patch" not in ctype:
             ssa.record_update(cur, new, _manager(request), t.api_version)
-        return respond(self.store.update(t.key, new, dry_run=dry))
+        return respond(self.store.update(t.key, new, dry_run=dry), headers=fields.warning_headers(warnings))
 
     async def _delete_options(self, request: web.Request) -> dict:
         opts: dict[str, Any] = {}

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 JSON = "application/json"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -85,15 +86,16 @@ def go_json(obj: Any) -> bytes:
     return text.encode() + b"\n"
 
 
-def respond(obj: Any, status: int = 200, content_type: str = JSON, headers: dict | None = None) -> web.Response:
+def respond(obj: Any, status: int = 200, content_type: str = JSON, headers=None) -> web.Response:
     """One API answer. aiohttp's json_response would add `; charset=utf-8`, which kube-apiserver
-    never sends; the header is set verbatim here."""
+    never sends; the header is set verbatim here. `headers`: a dict or (name, value) pairs (a
+    name may repeat, as `Warning` does)."""
     body = go_json(order_object(obj))
-    h = {"Content-Type": content_type}
-    if headers:
-        h.update(headers)
+    h = CIMultiDict({"Content-Type": content_type})
+    for k, v in (headers.items() if isinstance(headers, dict) else headers or ()):
+        h.add(k, v)
     return web.Response(body=body, status=status, headers=h)
 
 
-def status_response(body: dict, code: int, headers: dict | None = None) -> web.Response:
+def status_response(body: dict, code: int, headers=None) -> web.Response:
     return respond(status_ordered(body), code, JSON, headers)
