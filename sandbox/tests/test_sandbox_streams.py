@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import aiohttp
@@ -148,6 +149,58 @@ def test_python_client_exec_v5_closes_stdin_and_reports_exit_code(server):
     assert out == payload
     assert ws.returncode == 5
     ws.close()
+
+
+def test_python_client_exec_stdin_as_str_arrives(server):
+    """The official client sends a str as a TEXT frame holding the raw channel byte (v4/v5 are
+    not base64 protocols): it must reach the process, as on kube-apiserver."""
+    from kubernetes.stream import stream
+
+    ws = stream(_client(server).connect_get_namespaced_pod_exec, "shell", "ns", command=["head", "-c", "15"],
+                stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+    assert ws.subprotocol in ("v4.channel.k8s.io", "v5.channel.k8s.io")
+    ws.write_stdin("hello from str\n")
+    out = ""
+    deadline = time.monotonic() + 20
+    while ws.is_open() and time.monotonic() < deadline:  # lost stdin: head never exits
+        ws.update(timeout=1)
+        out += ws.read_stdout(timeout=0) or ""
+    out += ws.read_stdout(timeout=0) or ""
+    assert out == "hello from str\n" and ws.returncode == 0
+    ws.close()
+
+
+async def _ws_stdin(url: str, protocol: str, frame) -> bytes:
+    try:
+        return await asyncio.wait_for(_ws_stdin_once(url, protocol, frame), 20)
+    except asyncio.TimeoutError:
+        return b"<stdin lost: the command never ended>"
+
+
+async def _ws_stdin_once(url: str, protocol: str, frame) -> bytes:
+    query = [("command", "head"), ("command", "-c"), ("command", "5"), ("stdin", "true"), ("stdout", "true")]
+    out = b""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{url}/api/v1/namespaces/ns/pods/shell/exec", params=query, protocols=(protocol,)) as ws:
+            await (ws.send_str(frame) if isinstance(frame, str) else ws.send_bytes(frame))
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY and msg.data[:1] == b"\x01":
+                    out += msg.data[1:]
+                elif msg.type == aiohttp.WSMsgType.TEXT and msg.data[:1] == "1":
+                    import base64
+
+                    out += base64.b64decode(msg.data[1:])
+    return out
+
+
+@pytest.mark.parametrize("protocol,frame", [
+    ("v4.channel.k8s.io", "\x00abcde"),
+    ("v5.channel.k8s.io", "\x00abcde"),
+    ("v5.channel.k8s.io", b"\x00abcde"),
+    ("v4.base64.channel.k8s.io", "0YWJjZGU="),
+])
+def test_websocket_frames_decoded_by_subprotocol(server, protocol, frame):
+    assert server.run(_ws_stdin(server.url, protocol, frame)) == b"abcde"
 
 
 def test_python_client_port_forward(server):

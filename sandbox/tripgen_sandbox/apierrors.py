@@ -35,10 +35,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
             body["details"] = self.details
+        body["code"] = self.code  # metav1.Status field order: ... reason, details, code
         return body
 
 
@@ -63,16 +63,36 @@ def conflict(resource: str, name: str, group: str = "") -> ApiError:
     )
 
 
+CAUSE_REASONS = (
+    ("Invalid value", "FieldValueInvalid"),
+    ("Required value", "FieldValueRequired"),
+    ("Forbidden", "FieldValueForbidden"),
+    ("Unsupported value", "FieldValueNotSupported"),
+    ("Duplicate value", "FieldValueDuplicate"),
+    ("Too long", "FieldValueTooLong"),
+    ("Too many", "FieldValueTooMany"),
+    ("Not found", "FieldValueNotFound"),
+)
+
+
+def _cause_reason(text: str) -> str:
+    return next((r for prefix, r in CAUSE_REASONS if text.startswith(prefix)), "FieldValueInvalid")
+
+
 def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
-    msg = "; ".join(f"{field}: {text}" for field, text in causes)
+    """errors.NewInvalid: `Kind.group "name" is invalid: field: text`, several causes as
+    `[a: x, b: y]`, each cause typed by its text (Invalid value, Required value, Forbidden …)."""
+    texts = [f"{field}: {text}" if field else text for field, text in causes]
+    msg = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    qualified = f"{kind}.{group}" if group else kind
     return ApiError(
         422,
-        f'{kind} "{name}" is invalid: {msg}',
+        f'{qualified} "{name}" is invalid: {msg}',
         "Invalid",
         {
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": text, "field": field} for field, text in causes],
+            "causes": [{"reason": _cause_reason(text), "message": text, "field": field} for field, text in causes],
         },
     )

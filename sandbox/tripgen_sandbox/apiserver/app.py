@@ -17,8 +17,10 @@ from aiohttp import web
 from tripgen_sandbox import resources
 from tripgen_sandbox.apierrors import ApiError, not_found
 from tripgen_sandbox.apiserver import apply as ssa
-from tripgen_sandbox.apiserver import crd, discovery, tables
+from tripgen_sandbox.apiserver import crd, discovery, fields, tables
+from tripgen_sandbox.apiserver.encode import JSON, TABLE, go_json, order_object, respond, status_response
 from tripgen_sandbox.apiserver.defaults import apply_defaults, validate
+from tripgen_sandbox.apiserver.validation import validate_update
 from tripgen_sandbox.apiserver.patch import json_merge_patch, json_patch, strategic_merge_patch
 from tripgen_sandbox.cluster import Cluster
 from tripgen_sandbox.selectors import parse_field_selector, parse_label_selector
@@ -26,6 +28,12 @@ from tripgen_sandbox.selectors import parse_field_selector, parse_label_selector
 log = logging.getLogger("tripgen_sandbox.apiserver")
 
 STREAM_SUBRESOURCES = ("exec", "attach", "portforward")
+# Registries with ReturnDeletedObject: true in 1.29 (pkg/registry/*/storage): a DELETE answers with
+# the deleted object; every other registry answers a Success Status naming it.
+RETURN_DELETED_OBJECT = frozenset({
+    "pods", "services", "serviceaccounts", "nodes", "storageclasses.storage.k8s.io",
+    "csidrivers.storage.k8s.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io",
+})
 
 
 def _events_v1(obj: dict) -> list[dict]:
@@ -124,7 +132,7 @@ class ApiServer:
             return protobuf_answer(request, await handler(request))
         except ApiError as exc:
             retry = (exc.details or {}).get("retryAfterSeconds")
-            return web.json_response(exc.status(), status=exc.code, headers={"Retry-After": str(retry)} if retry else None)
+            return status_response(exc.status(), exc.code, headers={"Retry-After": str(retry)} if retry else None)
         except web.HTTPException:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
@@ -132,20 +140,20 @@ class ApiServer:
         except Exception as exc:  # noqa: BLE001 - a bug is a 500 Status, not a dropped connection
             log.exception("internal error on %s %s", request.method, request.path)
             err = ApiError(500, f"sandbox internal error: {type(exc).__name__}: {exc}")
-            return web.json_response(err.status(), status=500)
+            return status_response(err.status(), 500)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
         if path == "/version":
-            return web.json_response(discovery.version_info(self.cluster.config.kubernetes_version))
+            return respond(discovery.version_info(self.cluster.config.kubernetes_version))
         if path == "/api":
-            return web.json_response(discovery.api_versions(self.server_address))
+            return respond(discovery.api_versions(self.server_address))
         if path == "/apis":
-            return web.json_response(discovery.api_group_list())
+            return respond(discovery.api_group_list())
         if path == "/sandbox/requests":
-            return web.json_response(self.cluster.request_counts)
+            return respond(self.cluster.request_counts)
         if path == "/sandbox/faults":
             return await self.faults(request)
         if path == "/sandbox/faults/api":
@@ -155,29 +163,29 @@ class ApiServer:
         if path == "/openapi/v3":
             from tripgen_sandbox.apiserver import openapi
 
-            return web.json_response(openapi.index())
+            return respond(openapi.index())
         if path.startswith("/openapi/v3/"):
             from tripgen_sandbox.apiserver import openapi
 
             body = openapi.document(path[len("/openapi/v3/"):])
             if body is None:
                 raise ApiError(404, "the server could not find the requested resource")
-            return web.Response(body=body, content_type="application/json")
+            return web.Response(body=body, headers={"Content-Type": JSON})
         if path.startswith("/openapi"):
             raise ApiError(404, "the server could not find the requested resource")
         parts = [p for p in path.split("/") if p]
         if parts[0] == "api" and len(parts) == 2:
             doc = discovery.resource_list("", parts[1])
             if doc:
-                return web.json_response(doc)
+                return respond(doc)
         if parts[0] == "apis" and len(parts) == 2:
             doc = discovery.api_group(parts[1])
             if doc:
-                return web.json_response(doc)
+                return respond(doc)
         if parts[0] == "apis" and len(parts) == 3:
             doc = discovery.resource_list(parts[1], parts[2])
             if doc:
-                return web.json_response(doc)
+                return respond(doc)
         route = parse_path(path)
         if route is None:
             raise ApiError(404, "the server could not find the requested resource")
@@ -207,7 +215,7 @@ class ApiServer:
             hook = getattr(self.cluster.kubelet, "on_fault", None)
             if hook is not None:  # faults the kubelet acts on (freeze) take effect before we answer
                 hook(name)
-        return web.json_response(self.cluster.faults)
+        return respond(self.cluster.faults)
 
     async def api_faults(self, request: web.Request) -> web.Response:
         """POST a rule (apiserver/faults.py) to add it after the others; DELETE clears every
@@ -239,7 +247,7 @@ class ApiServer:
         if t.group == "metrics.k8s.io":
             from tripgen_sandbox.apiserver import metrics_api
 
-            return web.json_response(metrics_api.handle(self.cluster, r))
+            return respond(metrics_api.handle(self.cluster, r))
         if t.group in ("authorization.k8s.io", "authentication.k8s.io"):
             return await self.review(request, r)
         if r.sub:
@@ -269,8 +277,8 @@ class ApiServer:
 
     def _respond_obj(self, request: web.Request, obj: dict, status: int = 200) -> web.Response:
         if _wants_table(request):
-            return web.json_response(tables.table(obj["kind"], [obj], obj["metadata"].get("resourceVersion", ""), request.query.get("includeObject", "Metadata")), status=status)
-        return web.json_response(obj, status=status)
+            return respond(tables.table(obj["kind"], [obj], obj["metadata"].get("resourceVersion", ""), request.query.get("includeObject", "Metadata")), status, TABLE)
+        return respond(obj, status)
 
     def list(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -282,11 +290,11 @@ class ApiServer:
         if _wants_table(request):
             body = tables.table(t.kind, items, list_meta["resourceVersion"], request.query.get("includeObject", "Metadata"))
             body["metadata"] = list_meta
-            return web.json_response(body)
+            return respond(body, 200, TABLE)
         for o in items:
             o.pop("apiVersion", None)
             o.pop("kind", None)
-        return web.json_response({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": list_meta, "items": items})
+        return respond({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": list_meta, "items": items})
 
     async def watch(self, request: web.Request, r: Route, source: str | None = None, convert=None) -> web.StreamResponse:
         """Stream watch events. For a view (source + convert) the source kind is watched and each
@@ -300,7 +308,7 @@ class ApiServer:
             w = self.store.watch(source, r.namespace, rv)
             lsel, fsel = parse_label_selector(q.get("labelSelector")), parse_field_selector(q.get("fieldSelector"))
         as_table = _wants_table(request)
-        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        resp = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
         await resp.prepare(request)
         timeout = float(q.get("timeoutSeconds") or 1800)
         bookmarks = _bool(q.get("allowWatchBookmarks")) and q.get("allowWatchBookmarks") is not None
@@ -316,7 +324,7 @@ class ApiServer:
                 except asyncio.TimeoutError:
                     if bookmarks:
                         bm = {"kind": t.kind, "apiVersion": t.api_version, "metadata": {"resourceVersion": self.store.resource_version}}
-                        await resp.write(json.dumps({"type": "BOOKMARK", "object": bm}).encode() + b"\n")
+                        await resp.write(go_json({"type": "BOOKMARK", "object": bm}))
                     continue
                 if item is None:
                     break
@@ -325,7 +333,7 @@ class ApiServer:
                 for obj in objs:
                     if as_table:
                         obj = tables.table(t.kind, [obj], obj["metadata"].get("resourceVersion", ""), q.get("includeObject", "Metadata"))
-                    await resp.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
+                    await resp.write(go_json({"type": type_, "object": order_object(obj)}))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -379,12 +387,11 @@ class ApiServer:
         t = r.type
         obj = await self._body(request)
         self._check_kind(t, obj)
-        if t.kind == "Namespace" and obj.get("metadata", {}).get("name") and self.store.get("namespaces", None, obj["metadata"]["name"]):
-            pass
+        warnings = fields.check(request.query, t.api_version, t.kind, obj)
         self._prepare(t, obj, r.namespace)
         ssa.record_update(None, obj, _manager(request), t.api_version)
         created = self.store.create(t.key, obj, dry_run=request.query.get("dryRun") == "All")
-        return web.json_response(created, status=201)
+        return respond(created, 201, headers=fields.warning_headers(warnings))
 
     async def replace(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -394,10 +401,12 @@ class ApiServer:
         if obj["metadata"]["name"] != r.name:
             raise ApiError(400, "the name of the object does not match the name on the URL")
         cur = self.store.require(t.key, r.namespace, r.name)
+        warnings = fields.check(request.query, t.api_version, t.kind, obj)
         self._prepare(t, obj, r.namespace)
+        validate_update(t.kind, obj, cur, t.group)
         ssa.record_update(cur, obj, _manager(request), t.api_version)
         updated = self.store.update(t.key, obj, dry_run=request.query.get("dryRun") == "All")
-        return web.json_response(updated)
+        return respond(updated, headers=fields.warning_headers(warnings))
 
     def _patched(self, ctype: str, cur: dict, body: Any, request: web.Request, t: resources.ResourceType) -> dict:
         if "apply-patch" in ctype:
@@ -426,13 +435,14 @@ class ApiServer:
         body = await self._body(request)
         dry = request.query.get("dryRun") == "All"
         cur = self.store.get(t.key, r.namespace, r.name)
+        warnings = [] if "json-patch" in ctype else fields.check(request.query, t.api_version, t.kind, body, apply="apply-patch" in ctype)
         if cur is None:
             if "apply-patch" in ctype:
                 self._check_kind(t, body)
                 body.setdefault("metadata", {}).setdefault("name", r.name)
                 new = ssa.apply(None, body, request.query.get("fieldManager") or "unknown", True, t.api_version)
                 self._prepare(t, new, r.namespace)
-                return web.json_response(self.store.create(t.key, new, dry_run=dry), status=201)
+                return respond(self.store.create(t.key, new, dry_run=dry), 201, headers=fields.warning_headers(warnings))
             raise not_found(t.plural, r.name, t.group)
         new = self._patched(ctype, cur, body, request, t)
         if not isinstance(new, dict):
@@ -443,9 +453,10 @@ class ApiServer:
         if not new["metadata"].get("resourceVersion"):
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
         self._prepare(t, new, r.namespace)
+        validate_update(t.kind, new, cur, t.group)
         if "apply-patch" not in ctype:
             ssa.record_update(cur, new, _manager(request), t.api_version)
-        return web.json_response(self.store.update(t.key, new, dry_run=dry))
+        return respond(self.store.update(t.key, new, dry_run=dry), headers=fields.warning_headers(warnings))
 
     async def _delete_options(self, request: web.Request) -> dict:
         opts: dict[str, Any] = {}
@@ -477,10 +488,15 @@ class ApiServer:
             dry_run="All" in (opts.get("dryRun") or []),
             grace_period=opts.get("gracePeriodSeconds"),
         )
-        if "All" in (opts.get("dryRun") or []) or self.store.get(t.key, r.namespace, r.name) is not None:
-            return web.json_response(out)  # still there (graceful, finalizers): the object, as a real server answers
+        dry = "All" in (opts.get("dryRun") or [])
+        if self.store.get(t.key, r.namespace, r.name) is not None and not dry:
+            return respond(out)  # still there (graceful, finalizers): the object, as a real server answers
+        if dry and (t.key == "pods" or out.get("metadata", {}).get("finalizers")):
+            return respond(out)
+        if t.key in RETURN_DELETED_OBJECT:
+            return respond(out)
         details = {"name": r.name, "group": t.group, "kind": t.plural, "uid": out.get("metadata", {}).get("uid", "")}
-        return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+        return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 
     async def delete_collection(self, request: web.Request, r: Route) -> web.Response:
         t = r.type
@@ -491,7 +507,7 @@ class ApiServer:
                 self.store.delete(t.key, o["metadata"].get("namespace"), o["metadata"]["name"], propagation=opts.get("propagationPolicy"), dry_run="All" in (opts.get("dryRun") or []), grace_period=opts.get("gracePeriodSeconds"))
             except ApiError:
                 pass
-        return web.json_response({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": {}, "items": items})
+        return respond({"kind": t.list_kind, "apiVersion": t.api_version, "metadata": {}, "items": items})
 
     # ---- subresources --------------------------------------------------------------------
     async def subresource(self, request: web.Request, r: Route) -> web.StreamResponse:
@@ -517,7 +533,7 @@ class ApiServer:
             body = await self._body(request) if m != "GET" else None  # before `cur`: see scale()
             cur = self.store.require(t.key, r.namespace, r.name)
             if m == "GET":
-                return web.json_response(cur)
+                return respond(cur)
             if m == "PUT":
                 new = body
             elif m == "PATCH":
@@ -529,12 +545,12 @@ class ApiServer:
                 new["metadata"]["namespace"] = r.namespace
             if t.custom:
                 crd.admit_status(t, new)
-            return web.json_response(self.store.update(t.key, new, subresource="status", dry_run=request.query.get("dryRun") == "All"))
+            return respond(self.store.update(t.key, new, subresource="status", dry_run=request.query.get("dryRun") == "All"))
         if t.key == "serviceaccounts" and sub == "token" and m == "POST":
-            return web.json_response(self.auth.token_request(self.store.require(t.key, r.namespace, r.name), await self._body(request)), status=201)
+            return respond(self.auth.token_request(self.store.require(t.key, r.namespace, r.name), await self._body(request)), 201)
         if t.key == "pods" and sub == "eviction" and m == "POST":
             self.store.delete("pods", r.namespace, r.name)
-            return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, status=201)
+            return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         raise ApiError(404, "the server could not find the requested resource")
 
     async def scale(self, request: web.Request, r: Route) -> web.Response:
@@ -560,7 +576,7 @@ class ApiServer:
             }
 
         if m == "GET":
-            return web.json_response(as_scale(cur))
+            return respond(as_scale(cur))
         scale = as_scale(cur)
         if m == "PUT":
             new_scale = body
@@ -587,7 +603,7 @@ class ApiServer:
             new["spec"]["replicas"] = replicas
         ssa.record_update(cur, new, _manager(request), t.api_version)
         updated = self.store.update(t.key, new, dry_run=request.query.get("dryRun") == "All")
-        return web.json_response(as_scale(updated))
+        return respond(as_scale(updated))
 
     # ---- read-only views (events.k8s.io/v1 Events, discovery.k8s.io/v1 EndpointSlices) ------
     async def view(self, request: web.Request, r: Route) -> web.StreamResponse:
@@ -616,7 +632,7 @@ class ApiServer:
         if request.method != "POST" or r.name:
             raise ApiError(405, f"{r.type.plural}.{r.type.group} only supports create", "MethodNotAllowed")
         body = await self._body(request)
-        return web.json_response(review(self.auth, request["user"], r.type, r.namespace, body), status=201)
+        return respond(review(self.auth, request["user"], r.type, r.namespace, body), 201)
 
 
 def protobuf_answer(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from tripgen_sandbox import resources
 from tripgen_sandbox.apierrors import ApiError
 from tripgen_sandbox.apiserver import crdschema, openapi, tables
+from tripgen_sandbox.apiserver.encode import JSON, respond
 
 CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
 FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
@@ -380,7 +381,8 @@ async def served_version(server, request, r):
         relabel(body)
         for row in body.get("rows") or ():  # a Table's objects
             relabel(row.get("object"))
-        return web.json_response(body, status=resp.status, headers={k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")})
+        return respond(body, resp.status, content_type=resp.headers.get("Content-Type", JSON),
+                       headers={k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")})
     return resp
 
 

@@ -5,12 +5,6 @@ on a real cluster)."""
 from __future__ import annotations
 
 import base64
-import re
-
-from tripgen_sandbox.apierrors import invalid
-
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _container(c: dict) -> None:
@@ -170,38 +164,7 @@ def _qos(spec: dict) -> str:
 
 
 def validate(kind: str, obj: dict, group: str = "") -> None:
-    name = obj.get("metadata", {}).get("name") or ""
-    causes: list[tuple[str, str]] = []
-    if name and not DNS1123_SUBDOMAIN.match(name) and kind not in ("Event",):
-        causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character'))
-    if kind in ("Namespace", "Service") and name and not DNS1123_LABEL.match(name):
-        causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\''))
-    spec = obj.get("spec") or {}
-    pod = None
-    if kind == "Pod":
-        pod = spec
-        prefix = "spec"
-    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "Job"):
-        pod = (spec.get("template") or {}).get("spec") or {}
-        prefix = "spec.template.spec"
-        if kind != "Job" and not spec.get("selector"):
-            causes.append(("spec.selector", "Required value"))
-        if kind != "Job" and spec.get("selector"):
-            labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
-            for k, v in (spec["selector"].get("matchLabels") or {}).items():
-                if labels.get(k) != v:
-                    causes.append(("spec.template.metadata.labels", f"Invalid value: {labels}: `selector` does not match template `labels`"))
-                    break
-        if (spec.get("replicas") or 0) < 0:
-            causes.append(("spec.replicas", "Invalid value: must be greater than or equal to 0"))
-    if pod is not None:
-        containers = pod.get("containers") or []
-        if not containers:
-            causes.append((f"{prefix}.containers", "Required value"))
-        for i, c in enumerate(containers):
-            if not c.get("name"):
-                causes.append((f"{prefix}.containers[{i}].name", "Required value"))
-            if not c.get("image"):
-                causes.append((f"{prefix}.containers[{i}].image", "Required value"))
-    if causes:
-        raise invalid(kind, name, causes, group)
+    """Create-time validation (names, labels, required fields): see validation.validate_create."""
+    from tripgen_sandbox.apiserver.validation import validate_create
+
+    validate_create(kind, obj, group)

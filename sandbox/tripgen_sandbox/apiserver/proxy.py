@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from tripgen_sandbox.apierrors import ApiError
+from tripgen_sandbox.apiserver.encode import respond
 
 
 async def serve_proxy(request: web.Request, cluster, r) -> web.StreamResponse:
@@ -17,7 +18,7 @@ async def serve_proxy(request: web.Request, cluster, r) -> web.StreamResponse:
             kubelet = cluster.kubelet
             if kubelet is None or not hasattr(kubelet, "stats_summary"):
                 raise ApiError(503, "stats summary not available")
-            return web.json_response(kubelet.stats_summary(r.name))
+            return respond(kubelet.stats_summary(r.name))
         raise ApiError(404, "the server could not find the requested resource")
     name, port = r.name, None
     parts = name.split(":")

@@ -80,16 +80,19 @@ class Channels:
 
         return send
 
-    @staticmethod
-    def decode(msg) -> tuple[int, bytes] | None:
-        if msg.type == WSMsgType.BINARY and msg.data:
-            return msg.data[0], msg.data[1:]
-        if msg.type == WSMsgType.TEXT and msg.data:
-            try:
-                return ord(msg.data[0]) - ord("0"), base64.b64decode(msg.data[1:])
-            except ValueError:
-                return None
-        return None
+    def decode(self, msg) -> tuple[int, bytes] | None:
+        """One client message by the negotiated subprotocol, as wsstream reads it: the frame's
+        bytes whatever its opcode (the Python client sends a str as a TEXT frame), channel in the
+        first byte; only the base64 protocols carry an ASCII channel digit and base64 payload."""
+        if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or not msg.data:
+            return None
+        raw = msg.data if isinstance(msg.data, bytes) else msg.data.encode("utf-8")
+        if self.binary:
+            return raw[0], raw[1:]
+        try:
+            return raw[0] - ord("0"), base64.b64decode(raw[1:])
+        except ValueError:
+            return None
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -118,7 +121,7 @@ async def exec_ws(request: web.Request, cluster, namespace: str, pod: str, comma
     async def feed() -> None:
         try:
             async for msg in ws:
-                decoded = Channels.decode(msg)
+                decoded = ch.decode(msg)
                 if decoded is None:
                     continue
                 channel, payload = decoded
