@@ -56,7 +56,7 @@ def test_the_sandbox_imports_only_leaf_modules_of_the_product():
     assert offenders(SANDBOX, allowed) == []
 
 
-@pytest.mark.parametrize("sdk,door", [("kubernetes", "tripgenctl/kube/"), ("azure", "tripgenctl/azure/")])
+@pytest.mark.parametrize("sdk,door", [("kubernetes", "tripgenctl/kube/"), ("azure", "tripgenctl/azure/"), ("psycopg", "tripgenctl/pg.py")])
 def test_only_the_door_imports_its_sdk(sdk, door):
     assert offenders(PRODUCT, lambda m: not _is(m, sdk), exempt=lambda rel: rel.startswith(door)) == []
 

@@ -185,20 +185,10 @@ def _load(kube, configmaps: list[dict], job_objects: list[dict], result: InitRes
 
 
 def validate(kube, expect_sample: bool = False) -> validation.ValidationReport:
-    import psycopg
+    from tripgenctl import pg
 
-    creds = postgres.credentials(kube)
-    pod = postgres.pod_name()
-    postgres.require_ready(kube, pod)
-    with kube.port_forward(pod, 5432) as (host, port):
-        try:
-            conn = psycopg.connect(host=host, port=port, user=creds.username, password=creds.password, dbname=creds.database,
-                                   connect_timeout=15, application_name="tripgenctl-validate")
-        except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ToolError(f"cannot connect to database {creds.database} through a port-forward to {pod}: {first}") from None
-        with conn:
-            return validation.validate_connection(conn, creds.database, target=f"{kube.namespace}/{pod}", expect_sample=expect_sample)
+    with pg.session(kube, application_name="tripgenctl-validate") as s:
+        return validation.validate_session(s, s.database, target=f"{kube.namespace}/{postgres.pod_name()}", expect_sample=expect_sample)
 
 
 def backup_available() -> bool:

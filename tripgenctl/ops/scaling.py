@@ -508,12 +508,11 @@ def _postgres_address(kube, pod: str) -> Iterator[tuple[str, int]]:
 def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
     """SELECT 1 with the Secret's credentials (never shown), through _postgres_address. Retried
     with back-off: Ready can come a moment before the server accepts connections."""
-    import psycopg
-
-    from tripgenctl.ops import postgres as pg
+    from tripgenctl import pg
+    from tripgenctl.ops import postgres
 
     try:
-        creds = pg.credentials(kube)
+        creds = postgres.credentials(kube)
         user, password, database = creds.username, creds.password, creds.database
     except ToolError:
         user, password, database = "postgres", "", "postgres"
@@ -523,14 +522,11 @@ def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
     with _postgres_address(kube, pod) as (host, port):
         while True:
             try:
-                with psycopg.connect(host=host, port=port, user=user, password=password or None, dbname=database, connect_timeout=5) as conn:
-                    row = conn.execute("SELECT 1").fetchone()
-                    if row and row[0] == 1:
+                with pg.connect(host, port, user, password, database, "tripgenctl-smoke", connect_timeout=5) as session:
+                    if session.rows("SELECT 1") == [(1,)]:
                         return "SELECT 1 ok"
-            except psycopg.Error as exc:
-                last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                if password:
-                    last = last.replace(password, "****")
+            except (pg.ConnectFailed, pg.QueryFailed) as exc:
+                last = exc.message
             if time.monotonic() >= deadline:
                 raise ToolError(f"PostgreSQL in {pod} is Ready but does not accept a query: {last}", 1)
             attempt += 1

@@ -87,22 +87,18 @@ def load_checks(path: Path | None = None) -> list[Check]:
     return checks
 
 
-def run_checks(conn, checks: list[Check] | None = None, expect_sample: bool = False) -> list[CheckResult]:
+def run_checks(session, checks: list[Check] | None = None, expect_sample: bool = False) -> list[CheckResult]:
     """Every check's rows; a block whose query fails becomes one failing row carrying the
     server's first error line (e.g. a missing table). A sample row passes when it meets its
     minimum, or with expect_sample when found = expected."""
-    import psycopg
+    from tripgenctl import pg
 
     results: list[CheckResult] = []
     for check in checks if checks is not None else load_checks():
         try:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    cur.execute(check.query)
-                    rows = cur.fetchall()
-        except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            results.append(CheckResult(check.group, "query runs", f"error: {first}", "FAIL", check.group, check.kind))
+            rows = session.rows(check.query)
+        except pg.QueryFailed as exc:
+            results.append(CheckResult(check.group, "query runs", f"error: {exc.message}", "FAIL", check.group, check.kind))
             continue
         for row in rows:
             name, expected, found = (None if v is None else str(v) for v in row[:3])
@@ -126,5 +122,12 @@ def report(results: list[CheckResult], database: str, target: str = "", expect_s
                             message=message, target=target, sample="exact" if expect_sample else "at least", checks=results)
 
 
+def validate_session(session, database: str = "", target: str = "", expect_sample: bool = False) -> ValidationReport:
+    return report(run_checks(session, expect_sample=expect_sample), database or session.database, target, expect_sample)
+
+
 def validate_connection(conn, database: str = "", target: str = "", expect_sample: bool = False) -> ValidationReport:
-    return report(run_checks(conn, expect_sample=expect_sample), database or conn.info.dbname, target, expect_sample)
+    """validate_session() over a connection made elsewhere (a local PostgreSQL in the tests)."""
+    from tripgenctl import pg
+
+    return validate_session(pg.wrap(conn), database, target, expect_sample)
