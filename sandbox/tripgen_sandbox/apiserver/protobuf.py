@@ -24,7 +24,7 @@ from importlib import resources as pkg_resources
 from typing import Any
 
 from tripgen_sandbox.apierrors import ApiError
-from tripgen_sandbox.apiserver.pbwire import f_bytes, f_double, f_string, f_varint, key, varint
+from tripgen_sandbox.apiserver.pbwire import f_bytes, f_double, f_string, f_varint, key
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
