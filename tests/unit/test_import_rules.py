@@ -65,3 +65,56 @@ def test_the_rule_checker_sees_imports_inside_functions(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("def f():\n    from tripgen_sandbox import control\n    import kubernetes.client\n")
     assert [m for _, m in imports(sample)] == ["tripgen_sandbox", "tripgen_sandbox.control", "kubernetes.client"]
+
+
+def _module_name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph(tree: Path) -> dict[str, set[str]]:
+    """module -> the modules of the same tree it imports (an import of a package's name that is a
+    submodule counts as that submodule; a package's own __init__ is not an edge)."""
+    modules = {_module_name(p, tree): p for p in tree.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        for _, target in imports(path):
+            if target in modules and target != name and not name.startswith(target + ".") and modules[target].name != "__init__.py":
+                graph[name].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles_in_the_product():
+    assert cycles(import_graph(PRODUCT)) == []
+
+
+def test_the_cycle_finder_finds_one(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from pkg import b\n")
+    (pkg / "b.py").write_text("from pkg.a import f\n")
+    assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b", "pkg.a"]]

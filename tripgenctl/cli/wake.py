@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
             return
         when = datetime.now(timezone.utc) + span if span is not None else schedule.wake_until(cfg, for_, until)
         # recorded BEFORE the bring-up: a nightly job starting meanwhile already sees it
-        result = schedule.record_wake(opts.kube(), cfg, when)
+        from tripgenctl.ops.lock import user_host
+
+        result = schedule.record_wake(opts.kube(), cfg, when, who=user_host())
         typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})", err=True)
         execute(ctx, "up", yes=True, wait=not no_wait, timeout=timeout, log_format=log_format, allow_other_context=allow_other_context)

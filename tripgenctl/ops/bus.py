@@ -215,35 +215,3 @@ def check_from_secret(kube, namespace: str | None = None, expected: dict[str, tu
         return BusCheckResult(False, None, None, source, [BusFinding(f"Secret {SECRET} (key {SECRET_KEY}) not found in namespace {ns}")],
                               "create it: tripgenctl secrets init with SERVICEBUS_CONNECTION_STRING set")
     return check_connection_string(value, expected, source)
-
-
-def doctor_check(snap, cfg, ctx) -> list:
-    """doctor's `servicebus` row: first what the cluster shows (Secret, key, string shape; no
-    Azure call), then the real thing through check_from_secret. A namespace that cannot be
-    reached (no network to Azure, a placeholder endpoint) is one warning, not a critical: doctor
-    cannot tell a wrong string from a laptop without a route to Azure."""
-    from tripgenctl.ops.doctor.knowledge import texts
-    from tripgenctl.ops.doctor.model import Finding
-    from tripgenctl.ops.doctor.service_checks import check_servicebus
-
-    shape = check_servicebus(snap, cfg, ctx)
-    if shape:
-        return shape
-    obj = f"secret/{SECRET}"
-    try:
-        result = check_from_secret(ctx.kube, snap.namespace, expected_queues(getattr(cfg, "profile", None)))
-    except ToolError as exc:
-        return [Finding("servicebus", "warning", obj, f"Service Bus not checked: {exc.message}", command="tripgenctl bus check")]
-    if result.ok:
-        return []
-    if not result.reached:
-        return [Finding("servicebus", "warning", obj, f"Service Bus not checked: {result.problems[0]}",
-                        command=f"tripgenctl bus check -n {snap.namespace}   # from a machine that reaches Azure")]
-    out = []
-    for problem in result.problems:
-        queue = problem.startswith("queue ")
-        out.append(Finding("servicebus", "warning" if queue and "does not exist" not in problem else "critical",
-                           f"queue/{problem.split()[1].rstrip(':')}" if queue else obj, problem,
-                           evidence=f"namespace {result.namespace}, key name {result.key_name}",
-                           command=(result.fix or f"tripgenctl bus check -n {snap.namespace}"), **texts("servicebus")))
-    return out

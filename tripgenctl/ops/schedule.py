@@ -212,7 +212,7 @@ def wake_until(cfg: ToolConfig, for_: str | None = None, until: str | None = Non
     return parse_until(until, now, cfg.schedule.timezone)
 
 
-def record_wake(kube, cfg: ToolConfig, until: datetime | None) -> WakeResult:
+def record_wake(kube, cfg: ToolConfig, until: datetime | None, who: str = "unknown") -> WakeResult:
     """Write (or with None, clear) awake-until on the namespace."""
     from zoneinfo import ZoneInfo
 
@@ -222,9 +222,9 @@ def record_wake(kube, cfg: ToolConfig, until: datetime | None) -> WakeResult:
     local = until.astimezone(ZoneInfo(cfg.schedule.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
     stamp = until.strftime("%Y-%m-%dT%H:%M:%SZ")
     message = f"kept awake until {local}: the scheduled down skips until then"
-    from tripgenctl.ops import history, lock
+    from tripgenctl.ops import history
 
-    warning = history.record(kube, kube.namespace, "wake", "ok", lock.user_host(), f"until {stamp}", keep_months=cfg.cost.history_months)
+    warning = history.record(kube, kube.namespace, "wake", "ok", who, f"until {stamp}", keep_months=cfg.cost.history_months)
     return WakeResult(kube.namespace, stamp, local, message + (f" ({warning})" if warning else ""))
 
 

@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from tripgenctl.errors import ToolError, UsageError
-from tripgenctl.ops import bus
-from tripgenctl.ops.doctor import environment_checks, infra_checks, service_checks, snapshot, workload_checks
+from tripgenctl.ops.doctor import bus_checks, environment_checks, infra_checks, service_checks, snapshot, workload_checks
 from tripgenctl.ops.doctor.model import DoctorReport, Finding
 
 Check = Callable[..., list[Finding]]
@@ -27,7 +26,7 @@ CHECKS: dict[str, Check] = {
     "database": service_checks.check_database,
     "apps": service_checks.check_apps,
     "secrets": service_checks.check_secrets,
-    "servicebus": bus.doctor_check,  # the Secret's shape, then Azure itself (ops/bus.py)
+    "servicebus": bus_checks.check,  # the Secret's shape, then Azure itself (ops/bus.py)
     "netpol": service_checks.check_netpol,
     "copies": environment_checks.check_copies,  # developers' copies past their expiry
 }

@@ -167,6 +167,9 @@ def _secret_value(secret: dict, key: str) -> bytes | None:
         return b""
 
 
+SERVICEBUS_SECRET = "servicebus-connection"  # checked by bus_checks (the table's own row)
+
+
 def check_secrets(snap: Snapshot, cfg, ctx) -> list[Finding]:
     out = []
     secrets = {s["metadata"]["name"]: s for s in snap.secrets}
@@ -195,29 +198,6 @@ def _secret_presence(secret: dict | None, name: str, keys: tuple[str, ...], chec
     return [Finding(check, "critical", f"secret/{name}", f"key(s) missing or empty: {', '.join(empty)}",
                     evidence=f"expected keys: {', '.join(keys)}; present: {present}",
                     command=f"tripgenctl secrets check -n {namespace}   # then: tripgenctl secrets init --force with the value", **texts(check))]
-
-
-SERVICEBUS_SECRET = "servicebus-connection"
-
-
-def check_servicebus(snap: Snapshot, cfg, ctx) -> list[Finding]:
-    """The table's "Service Bus connection error" row, as far as the cluster shows it: the Secret,
-    its key and the connection string's shape (authenticating against Azure is `tripgenctl bus check`)."""
-    from tripgenctl.ops import bus
-
-    secret = next((s for s in snap.secrets if s["metadata"]["name"] == SERVICEBUS_SECRET), None)
-    keys = EXPECTED_SECRETS[SERVICEBUS_SECRET]
-    found = _secret_presence(secret, SERVICEBUS_SECRET, keys, "servicebus", snap.namespace)
-    if found:
-        return found
-    try:
-        bus.parse_connection_string((_secret_value(secret, keys[0]) or b"").decode(errors="replace"))
-    except bus.MalformedConnectionString as exc:
-        return [Finding("servicebus", "critical", f"secret/{SERVICEBUS_SECRET}", exc.message,
-                        evidence="expected Endpoint=sb://<namespace>.servicebus.windows.net/;SharedAccessKeyName=<name>;SharedAccessKey=<key>",
-                        command=f"tripgenctl secrets init --force -n {snap.namespace}   # with SERVICEBUS_CONNECTION_STRING set; then tripgenctl bus check",
-                        **texts("servicebus"))]
-    return []
 
 
 def _selects(selector: dict, labels: dict) -> bool:
