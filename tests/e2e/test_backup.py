@@ -282,6 +282,13 @@ def test_backups_are_private(sandbox, env, tmp_path):
     info, path = take_backup(sandbox, env, wide, "--format", "plain")
     assert wide.stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o777 == 0o600 and Path(f"{path}.json").stat().st_mode & 0o777 == 0o600
+    shared = tmp_path / "shared"  # a directory holding other things too is not ours to tighten
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    (shared / "notes.txt").write_text("not a backup")
+    info, path = take_backup(sandbox, env, shared, "--format", "plain")
+    assert shared.stat().st_mode & 0o777 == 0o755
+    assert path.stat().st_mode & 0o777 == 0o600 and Path(f"{path}.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tmp_path):
