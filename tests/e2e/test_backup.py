@@ -315,7 +315,10 @@ def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tm
     assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])  # refused before any safety backup
 
     listed = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check", "-o", "json")
+    assert listed.returncode == 1, listed.stdout + listed.stderr  # --check found damage
     assert [(e["verified"], e["state"]) for e in json.loads(listed.stdout)] == [("damaged: checksum mismatch", "damaged")]
+    table = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check")
+    assert table.returncode == 1 and "damaged: checksum mismatch" in table.stdout, table.stdout
     unchecked = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "-o", "json")  # not re-hashed: never "verified"
     assert [e["verified"] for e in json.loads(unchecked.stdout)] == ["sha256 recorded, not re-checked"]
 

@@ -113,7 +113,10 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
-        render(catalog.list_backups(_dir(backup_dir), check=check), options(ctx).output, title="Backups")
+        entries = catalog.list_backups(_dir(backup_dir), check=check)
+        render(entries, options(ctx).output, title="Backups")
+        if check and any(e.state == "damaged" for e in entries):
+            raise typer.Exit(1)  # --check is a check: damage found is a problem found
 
     @db.command("prune")
     @handle_errors
