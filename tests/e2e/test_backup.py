@@ -676,6 +676,39 @@ def test_prune_shows_each_file_its_action_and_why_and_removes_partials(tmp_path)
         assert files(d) == ["new-1d.sql", "new-1d.sql.json", "running.dump.partial"]
 
 
+def test_sigterm_at_the_question_exits_143_and_deletes_nothing(tmp_path):
+    """SIGTERM while `db prune` asks on a terminal: one line, exit 143, nothing deleted."""
+    import pty
+
+    fabricate(tmp_path, "old.sql", 20)
+    fabricate(tmp_path, "new.sql", 1)
+    everything = files(tmp_path)
+    main, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tripgenctl", "db", "prune", "--backup-dir", str(tmp_path), "--keep-days", "7"],
+                            stdin=secondary, stdout=secondary, stderr=subprocess.PIPE, env=env, text=True)
+    os.close(secondary)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"Delete 1 backup(s): old.sql?" not in seen:  # the question is on the terminal
+            assert time.monotonic() < deadline and proc.poll() is None, seen
+            import select
+
+            if select.select([main], [], [], 0.2)[0]:
+                seen += os.read(main, 4096)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(main)
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert err.strip() == "interrupted by SIGTERM", err
+    assert files(tmp_path) == everything
+
+
 def test_prune_keeps_the_newest_backup_that_really_is_intact(tmp_path):
     """A newer file whose bytes changed (same size, so it still looks verified) is not the one
     that protects the environment: the newest backup whose checksum matches stays."""
