@@ -282,6 +282,13 @@ def test_backups_are_private(sandbox, env, tmp_path):
     info, path = take_backup(sandbox, env, wide, "--format", "plain")
     assert wide.stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o777 == 0o600 and Path(f"{path}.json").stat().st_mode & 0o777 == 0o600
+    shared = tmp_path / "shared"  # a directory holding other things too is not ours to tighten
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    (shared / "notes.txt").write_text("not a backup")
+    info, path = take_backup(sandbox, env, shared, "--format", "plain")
+    assert shared.stat().st_mode & 0o777 == 0o755
+    assert path.stat().st_mode & 0o777 == 0o600 and Path(f"{path}.json").stat().st_mode & 0o777 == 0o600
 
 
 def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tmp_path):
@@ -308,7 +315,10 @@ def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tm
     assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])  # refused before any safety backup
 
     listed = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check", "-o", "json")
+    assert listed.returncode == 1, listed.stdout + listed.stderr  # --check found damage
     assert [(e["verified"], e["state"]) for e in json.loads(listed.stdout)] == [("damaged: checksum mismatch", "damaged")]
+    table = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check")
+    assert table.returncode == 1 and "damaged: checksum mismatch" in table.stdout, table.stdout
     unchecked = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "-o", "json")  # not re-hashed: never "verified"
     assert [e["verified"] for e in json.loads(unchecked.stdout)] == ["sha256 recorded, not re-checked"]
 
@@ -664,6 +674,39 @@ def test_prune_shows_each_file_its_action_and_why_and_removes_partials(tmp_path)
         assert done.returncode == 0, done.stderr
         assert re.search(r"killed\.dump\.partial\s+3h \d+m\s+deleted\s", done.stdout.replace("│", " ")), done.stdout
         assert files(d) == ["new-1d.sql", "new-1d.sql.json", "running.dump.partial"]
+
+
+def test_sigterm_at_the_question_exits_143_and_deletes_nothing(tmp_path):
+    """SIGTERM while `db prune` asks on a terminal: one line, exit 143, nothing deleted."""
+    import pty
+
+    fabricate(tmp_path, "old.sql", 20)
+    fabricate(tmp_path, "new.sql", 1)
+    everything = files(tmp_path)
+    main, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "tripgenctl", "db", "prune", "--backup-dir", str(tmp_path), "--keep-days", "7"],
+                            stdin=secondary, stdout=secondary, stderr=subprocess.PIPE, env=env, text=True)
+    os.close(secondary)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"Delete 1 backup(s): old.sql?" not in seen:  # the question is on the terminal
+            assert time.monotonic() < deadline and proc.poll() is None, seen
+            import select
+
+            if select.select([main], [], [], 0.2)[0]:
+                seen += os.read(main, 4096)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(main)
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert err.strip() == "interrupted by SIGTERM", err
+    assert files(tmp_path) == everything
 
 
 def test_prune_keeps_the_newest_backup_that_really_is_intact(tmp_path):

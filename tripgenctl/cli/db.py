@@ -33,9 +33,12 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _signals_as_interrupt():
+    got: list[int] = []
+
     def handler(signum, frame):
         for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the cleanup short
             signal.signal(sig, signal.SIG_IGN)
+        got.append(signum)
         raise Terminated(signum)
 
     previous = {}
@@ -46,9 +49,11 @@ def _signals_as_interrupt():
         pass
     try:
         yield
-    except Terminated as exc:
-        typer.echo(f"interrupted by {signal.Signals(exc.signum).name}", err=True)
-        raise typer.Exit(128 + exc.signum) from None
+    except (Terminated, typer.Abort):  # at a question, the prompt turns the interruption into Abort
+        if not got:
+            raise
+        typer.echo(f"interrupted by {signal.Signals(got[0]).name}", err=True)
+        raise typer.Exit(128 + got[0]) from None
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -116,7 +121,10 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
-        render(catalog.list_backups(_dir(backup_dir), check=check), options(ctx).output, title="Backups")
+        entries = catalog.list_backups(_dir(backup_dir), check=check)
+        render(entries, options(ctx).output, title="Backups")
+        if check and any(e.state == "damaged" for e in entries):
+            raise typer.Exit(1)  # --check is a check: damage found is a problem found
 
     @db.command("prune")
     @handle_errors

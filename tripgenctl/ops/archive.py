@@ -101,8 +101,9 @@ def compression(path: Path) -> str | None:
 
 # Relations a backup holds, by the archive's TOC (custom) or its CREATE statements (plain).
 _TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (TABLE(?! DATA)|VIEW|MATERIALIZED VIEW(?! DATA)|SEQUENCE(?! SET| OWNED BY)|FOREIGN TABLE) (\S+) (\S+)(?: \S*)?$")
-_PLAIN_CREATE = re.compile(r"^CREATE (?:UNLOGGED )?(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FOREIGN TABLE) (?:IF NOT EXISTS )?((?:\"[^\"]+\"|[\w$]+)\.(?:\"[^\"]+\"|[\w$]+))")
-_PLAIN_IDENTITY = re.compile(r"SEQUENCE NAME ((?:\"[^\"]+\"|[\w$]+)\.(?:\"[^\"]+\"|[\w$]+))")
+_IDENT = r'(?:"(?:[^"]|"")+"|[\w$]+)'
+_PLAIN_CREATE = re.compile(rf"^CREATE (?:UNLOGGED )?(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FOREIGN TABLE) (?:IF NOT EXISTS )?({_IDENT}\.{_IDENT})")
+_PLAIN_IDENTITY = re.compile(rf"SEQUENCE NAME ({_IDENT}\.{_IDENT})")
 
 
 def _unquote(qualified: str) -> str:

@@ -121,13 +121,17 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+BACKUP_SUFFIXES = (".dump", ".sql", ".json", ".partial", ".tmp")
+
+
 def private_dir(path: Path) -> None:
-    """Backups hold password hashes and e-mail addresses: their directory is 0700 (created so,
-    or tightened when it is ours and wider)."""
+    """Backups hold password hashes and e-mail addresses: their directory is 0700, created so
+    or tightened when it is ours, wider, and holds nothing but backups (a directory with other
+    things in it, say `--backup-dir .`, is left as it is; the files are 0600 anyway)."""
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = path.stat()
-        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        if st.st_uid == os.getuid() and st.st_mode & 0o077 and all(e.name.endswith(BACKUP_SUFFIXES) for e in path.iterdir()):
             os.chmod(path, 0o700)
     except OSError as exc:
         raise ToolError(f"cannot create backup directory {path}: {exc.strerror or exc}") from None
