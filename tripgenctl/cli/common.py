@@ -127,14 +127,23 @@ class _Signals:
     so every finally block runs (locks released, partial files removed) and the exit code is
     128 + the signal. Installed only in the main thread (a test runner's thread cannot)."""
 
+    received: int | None = None  # the signal that ended this run, if one did
+
     def __enter__(self):
         import signal
 
         from tripgenctl.ops.safety import Interrupted
 
         def handler(signum, frame):
+            for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the cleanup short
+                try:
+                    signal.signal(sig, signal.SIG_IGN)
+                except (ValueError, OSError):
+                    pass
+            _Signals.received = signum
             raise Interrupted(signum)
 
+        _Signals.received = None
         self.previous = {}
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
@@ -175,9 +184,10 @@ def handle_errors(fn: Callable) -> Callable:
             signum = signum_of(exc)
             typer.echo(_signal_names(signum), err=True)
             raise typer.Exit(128 + signum)
-        except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130)
+        except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D, or a SIGTERM/SIGHUP at the question
+            signum = _Signals.received or 2
+            typer.echo(_signal_names(signum), err=True)
+            raise typer.Exit(128 + signum)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
             if os.environ.get("TRIPGENCTL_DEBUG"):
                 raise

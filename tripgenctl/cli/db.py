@@ -4,9 +4,6 @@ left), one line says what happened, and the exit code is 128 + the signal."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import signal
 from pathlib import Path
 from typing import Optional
 
@@ -23,49 +20,6 @@ def _dir(backup_dir: Optional[str]) -> Path:
     return Path(backup_dir or load().backup.dir)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM/SIGHUP as an interruption, so every `except BaseException` cleanup runs."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signals_as_interrupt():
-    got: list[int] = []
-
-    def handler(signum, frame):
-        for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the cleanup short
-            signal.signal(sig, signal.SIG_IGN)
-        got.append(signum)
-        raise Terminated(signum)
-
-    previous = {}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread (CliRunner in a thread): nothing to install
-        pass
-    try:
-        yield
-    except (Terminated, typer.Abort):  # at a question, the prompt turns the interruption into Abort
-        if not got:
-            raise
-        typer.echo(f"interrupted by {signal.Signals(got[0]).name}", err=True)
-        raise typer.Exit(128 + got[0]) from None
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def terminable(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with _signals_as_interrupt():
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +28,6 @@ def register(app: typer.Typer) -> None:
 
     @db.command("backup")
     @handle_errors
-    @terminable
     def backup_cmd(
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
@@ -96,7 +49,6 @@ def register(app: typer.Typer) -> None:
 
     @db.command("verify")
     @handle_errors
-    @terminable
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
         from tripgenctl.cli.validate import file_path
@@ -109,7 +61,6 @@ def register(app: typer.Typer) -> None:
 
     @db.command("list")
     @handle_errors
-    @terminable
     def list_cmd(
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
@@ -128,7 +79,6 @@ def register(app: typer.Typer) -> None:
 
     @db.command("prune")
     @handle_errors
-    @terminable
     def prune_cmd(
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
@@ -152,7 +102,6 @@ def register(app: typer.Typer) -> None:
 
     @db.command("restore")
     @handle_errors
-    @terminable
     def restore_cmd(
         ctx: typer.Context,
         file: Path = typer.Argument(..., help="Backup file (custom .dump or plain .sql, including the old runbook's)."),

@@ -11,7 +11,6 @@ of the behaviour, and it lives here."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -69,28 +68,6 @@ def notify_url(explicit: str | None, scheduled: bool) -> str | None:
     if not scheduled:
         return None
     return notify.resolve_url(None, load().schedule.notify_url)
-
-
-@contextlib.contextmanager
-def _sigterm_as_exit():
-    """A cron job killed with SIGTERM (or a closed terminal's SIGHUP) still runs the finally
-    blocks (the lock is released), and exits 128 + signal like every command (cli/common.py)."""
-    from tripgenctl.ops.safety import Interrupted
-
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    previous = {}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread (CliRunner in a thread): nothing to install
-        pass
-    try:
-        yield
-    finally:
-        for sig, prev in previous.items():
-            signal.signal(sig, prev)
 
 
 def _data_names() -> tuple[str, str]:
@@ -218,7 +195,6 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
     cluster_result = None
     context = req.context
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_sigterm_as_exit())
         reporters: list = []
 
         def reporter():
