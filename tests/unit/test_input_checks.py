@@ -143,3 +143,14 @@ def test_exclude_names_are_checked(server):
     assert server.accepted == 0
     r = invoke("down", "--yes", "--exclude", "deployment/user-service", "--exclude", "redis")
     assert "--exclude" not in r.stderr and server.accepted >= 1, r.output
+
+
+def test_up_down_timeouts_and_prune_days_are_bounded(server, tmp_path):
+    for verb in ("up", "down"):
+        for value in ("inf", "nan", "1e12"):
+            refused(invoke(verb, "--yes", "--timeout", value), "--timeout")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.dump").write_bytes(b"PGDMPxxxx")
+    refused(invoke("db", "prune", "--backup-dir", str(tmp_path / "b"), "--keep-days", "99999999999", "--dry-run"), "keep days", "36500")
+    assert invoke("db", "prune", "--backup-dir", str(tmp_path / "b"), "--keep-days", "36500", "--dry-run").exit_code == 0
+    assert server.accepted == 0

@@ -10,6 +10,7 @@ import typer
 from tripgenctl.cli.common import confirm, handle_errors, options, report
 
 DIR_HELP = "Where backups live (default from config: backups/)."
+MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
 
 
 def _dir(backup_dir: Optional[str]) -> Path:
@@ -80,10 +81,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete old backups; never the newest verified one."""
         from tripgenctl.config import load
+        from tripgenctl.errors import UsageError
         from tripgenctl.ops import backup
         from tripgenctl.render import render
 
         days = keep_days if keep_days is not None else load().backup.keep_days
+        if isinstance(days, int) and days > MAX_KEEP_DAYS:  # before any date arithmetic could overflow
+            raise UsageError(f"keep days {days} (--keep-days or backup.keep_days): at most {MAX_KEEP_DAYS} (100 years)")
         plan = backup.prune(_dir(backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)
