@@ -98,10 +98,9 @@ app = typer.Typer(
 
 
 def _configured_namespace() -> str:
+    from tripgenctl.cli.validate import dns_label
     from tripgenctl.config import load
     from tripgenctl.errors import ToolError
-
-    from tripgenctl.cli.validate import dns_label
 
     try:
         return dns_label(load().namespace, "namespace (config)")
