@@ -326,3 +326,83 @@ def test_failed_start_is_reported_and_can_be_retried(fake, tmp_path):
     second = run("cluster", "start", "--file", str(tmp_path / "k"), "--api-timeout", "1")
     assert len(attempts) == 2 and fake.cluster.power_state == "Running"
     assert "did not answer" in second.stderr  # it got as far as the API check
+
+
+# -- kubeconfig written back with its YAML meaning intact; credential failures in one line --------
+
+AZURE_KUBECONFIG_TEXT = """apiVersion: v1
+kind: Config
+current-context: aks-tripgen-dev
+clusters:
+- name: aks-tripgen-dev
+  cluster:
+    server: https://aks-tripgen-dev-dns.hcp.koreacentral.azmk8s.io:443
+    certificate-authority-data: Y2E=
+users:
+- name: "y"
+  user:
+    token: "0777"
+contexts:
+- name: aks-tripgen-dev
+  context:
+    cluster: aks-tripgen-dev
+    user: "y"
+    namespace: "on"
+"""
+
+
+def test_credentials_keep_strings_that_yaml_would_read_as_booleans_quoted(fake, tmp_path):
+    """`user: "y"` written back as `user: y` is a boolean to kubectl (YAML 1.1), which then refuses
+    the whole file; the same for strings that look like numbers, in Azure's entries and in the
+    entries already in the file."""
+    import subprocess
+
+    from conftest import kubectl_binary
+
+    fake.cluster.kubeconfig = AZURE_KUBECONFIG_TEXT.encode()
+    kc = tmp_path / "config"
+    kc.write_text('apiVersion: v1\nkind: Config\ncurrent-context: old\nclusters:\n- name: "no"\n  cluster: {server: "https://10.0.0.1:443"}\n'
+                  'users:\n- name: "n"\n  user: {token: "1e3"}\ncontexts:\n- name: old\n  context: {cluster: "no", user: "n", namespace: "off"}\n')
+    r = run("cluster", "credentials", "--file", str(kc), "-o", "json")
+    assert r.exit_code == 0, r.output
+    text = kc.read_text()
+    view = subprocess.run([kubectl_binary("1.29"), "config", "view", "--raw", "-o", "json", "--kubeconfig", str(kc)],
+                          capture_output=True, text=True, timeout=60)
+    assert view.returncode == 0, (view.stderr, text)  # kubectl reads every value as the string it was
+    data = json.loads(view.stdout)
+    contexts = {c["name"]: c["context"] for c in data["contexts"]}
+    assert contexts["aks-tripgen-dev"] == {"cluster": "aks-tripgen-dev", "user": "y", "namespace": "on"}
+    assert contexts["old"] == {"cluster": "no", "user": "n", "namespace": "off"}
+    users = {u["name"]: u["user"] for u in data["users"]}
+    assert users == {"y": {"token": "0777"}, "n": {"token": "1e3"}}
+    assert sorted(c["name"] for c in data["clusters"]) == ["aks-tripgen-dev", "no"]
+    for line in ("user: 'y'", "namespace: 'on'", "token: '0777'", "cluster: 'no'", "token: '1e3'"):
+        assert line in [x.strip() for x in text.splitlines()], text
+
+
+def _cli(*args: str, env: dict):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tripgenctl", *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=120)
+
+
+def test_cluster_status_without_credentials_prints_at_most_two_lines(fake, tmp_path):
+    """The SDK's own credential-chain dump stays off the terminal (a real process: logging's
+    last-resort handler writes to the real stderr); the one line says how to log in. -v lets the
+    SDK's explanation through for whoever needs it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET")}
+    env["HOME"] = str(tmp_path)  # no cached login of this machine's user
+    r = _cli("cluster", "status", env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert len(lines) <= 2, lines
+    error = [line for line in lines if line.startswith("error:")]
+    assert len(error) == 1, lines
+    for fix in ("az login", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "workload identity"):
+        assert fix in error[0], (fix, error[0])
+    assert "EnvironmentCredential" not in r.stderr and "Attempted credentials" not in r.stderr
+    verbose = _cli("-v", "cluster", "status", env=env)
+    assert verbose.returncode == 2 and "EnvironmentCredential" in verbose.stderr, verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1] == error[0]

@@ -134,10 +134,9 @@ def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None
     starts. `--env NAME` that the config does not hold may name a copy (`env create`): it is
     looked up in the default environment's cluster. Skipped for `--help` and shell completion,
     which must work whatever the file says."""
+    from tripgenctl.cli.validate import dns_label
     from tripgenctl.config import ENV_VAR, ToolConfig, UnknownEnvironment, load
     from tripgenctl.errors import ToolError
-
-    from tripgenctl.cli.validate import dns_label
 
     if ctx.resilient_parsing or ctx.meta.get(HELP_REQUESTED):
         return ToolConfig(), None

@@ -12,6 +12,7 @@ import typer
 from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report
 
 DIR_HELP = "Where backups live (default from config: backups/)."
+MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
 
 
 def _dir(backup_dir: Optional[str]) -> Path:
@@ -90,10 +91,13 @@ def register(app: typer.Typer) -> None:
         """Delete old backups and the `.partial` files of interrupted runs; never the newest
         intact backup. Every file's action and reason is shown."""
         from tripgenctl.config import load
+        from tripgenctl.errors import UsageError
         from tripgenctl.ops import catalog
         from tripgenctl.render import render
 
         days = keep_days if keep_days is not None else load().backup.keep_days
+        if isinstance(days, int) and days > MAX_KEEP_DAYS:  # before any date arithmetic could overflow
+            raise UsageError(f"keep days {days} (--keep-days or backup.keep_days): at most {MAX_KEEP_DAYS} (100 years)")
         plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)

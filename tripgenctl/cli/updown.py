@@ -26,6 +26,11 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     from tripgenctl.ops import updown
     from tripgenctl.render import is_machine, render
 
+    from tripgenctl.cli.validate import seconds, workload_ref
+
+    for ref in exclude:  # before any call: a name that could not be a workload's never reaches the cluster
+        workload_ref(ref, "--exclude")
+    seconds(timeout, "--timeout")  # inf/nan/huge would overflow the waits' clocks
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
     if cluster and dry_run:

@@ -30,8 +30,7 @@ UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 def dns_label(value: str, what: str = "namespace") -> str:
     """`value` if it is a DNS-1123 label, else a UsageError saying what a name may hold."""
     if not isinstance(value, str) or len(value) > DNS_LABEL_MAX or not DNS_LABEL.match(value):
-        shown = value if isinstance(value, str) and len(value) <= 80 else f"{str(value)[:77]}..."
-        raise UsageError(f"{what} {shown!r} is not a valid name: at most {DNS_LABEL_MAX} lowercase letters, digits "
+        raise UsageError(f"{what} {_shown(value)!r} is not a valid name: at most {DNS_LABEL_MAX} lowercase letters, digits "
                          "or '-', starting and ending with a letter or digit")
     return value
 
@@ -41,7 +40,7 @@ def workload_ref(value: str, what: str = "workload") -> str:
     kind, sep, name = value.partition("/")
     if sep:
         if not re.match(r"^[A-Za-z]+$", kind):
-            raise UsageError(f"{what} {value!r}: expected NAME or KIND/NAME (e.g. deployment/user-service)")
+            raise UsageError(f"{what} {_shown(value)!r}: expected NAME or KIND/NAME (e.g. deployment/user-service)")
         dns_label(name, what)
     else:
         dns_label(value, what)
@@ -58,29 +57,30 @@ def output(value: str, command: str | None) -> str:
     if value not in allowed:
         where = f" of `{command}`" if command else ""
         choices = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
-        raise UsageError(f"-o {value!r} is not an output{where}: choose {choices}")
+        raise UsageError(f"-o {_shown(value)!r} is not an output{where}: choose {choices}")
     return value
 
 
 def duration(text: str, option: str = "--for", maximum: timedelta | None = MAX_WAKE) -> timedelta:
     """'3h', '90m', '1h30m', '2d', '45s' -> a timedelta, bounded by `maximum` and safe against
-    overflow (digits are counted before any arithmetic, so `99999999999h` is refused, not an
-    OverflowError)."""
+    overflow: the total is compared with the bound in plain integers before any timedelta or
+    datetime exists (`99999999h` is refused, not an OverflowError), and absurdly long digit runs
+    are refused before int() (which rejects more than 4300 digits with a ValueError)."""
     raw = text.strip().lower()
     parts = re.findall(r"(\d+)([dhms])", raw)
     if not raw or "".join(n + u for n, u in parts) != raw:
-        raise UsageError(f"{option} {text!r}: cannot read the duration (examples: 3h, 90m, 1h30m)")
+        raise UsageError(f"{option} {_shown(text)!r}: cannot read the duration (examples: 3h, 90m, 1h30m)")
     limit = maximum.total_seconds() if maximum is not None else MAX_SECONDS * 52
     total = 0
     for number, unit in parts:
-        if len(number.lstrip("0")) > 12:  # far beyond any limit: refuse before int()/timedelta could overflow
+        if len(number.lstrip("0")) > 12:  # far beyond any limit, however many digits
             total = limit + 1
             break
         total += int(number) * UNITS[unit]
     if total <= 0:
-        raise UsageError(f"{option} {text!r}: the duration must be more than 0")
+        raise UsageError(f"{option} {_shown(text)!r}: the duration must be more than 0")
     if total > limit:
-        raise UsageError(f"{option} {text!r} is longer than the limit of {_human(limit)}")
+        raise UsageError(f"{option} {_shown(text)!r} is longer than the limit of {_human(limit)}")
     return timedelta(seconds=total)
 
 
@@ -100,6 +100,12 @@ def file_path(path: Path | str | None, what: str = "FILE") -> Path | None:
     if p.is_dir():
         raise UsageError(f"{what} {path} is a directory, not a file")
     return p
+
+
+def _shown(value) -> str:
+    """A value as quoted in an error line: long ones cut, so the line stays one readable line."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _human(total: float) -> str:

@@ -34,8 +34,11 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import guard, schedule
 
-        # checked before any call: a bad duration must not half-run (record nothing, scale nothing)
-        span = validate.duration(for_, "--for", validate.MAX_WAKE) if for_ and not until and not cancel and ":" not in for_ else None
+        # checked before any call: a bad duration must not half-run (record nothing, scale nothing).
+        # Combinations (--for with --until or --cancel, a time of day in --for) are judged below.
+        span = None
+        if for_ and not until and not cancel and ":" not in for_:
+            span = validate.duration(for_, "--for", validate.MAX_WAKE)
         validate.seconds(timeout, "--timeout")
         cfg = load()
         opts = options(ctx)

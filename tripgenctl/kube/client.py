@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from tripgenctl.config import ToolConfig
 from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
 from tripgenctl.kube.errors import UNAUTHORIZED, classify, is_timeout, raise_for_status, short, timeout_error
 
@@ -112,9 +113,7 @@ class Kube:
 
     def list_json(self, path: str) -> list[dict]:
         status, body = self.get_json(path)
-        if status != 200:
-            message = body.get("message") if isinstance(body, dict) else body
-            raise ToolError(f"GET {path}: {status} {message}", 1)
+        raise_for_status(status, body, f"GET {path}")
         return body.get("items", [])
 
     def ping(self) -> str:
@@ -340,7 +339,7 @@ def api_message(exc: Any) -> str:
         return f"{exc.status} {exc.reason}"
 
 
-DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_REQUEST_TIMEOUT = ToolConfig.request_timeout  # one default, the config's
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,

@@ -110,7 +110,7 @@ def is_timeout(exc: BaseException) -> bool:
             return False
         if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, Urllib3Timeout, socket.timeout)):
             return True
-        exc = exc.reason if isinstance(exc, MaxRetryError) else (exc.__context__ if exc.__cause__ is None else exc.__cause__)
+        exc = exc.reason if isinstance(exc, MaxRetryError) else exc.__cause__  # explicit causes only: a timeout handled earlier is not this one
         seen += 1
     return False
 
