@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.config import load
         from tripgenctl.ops import rotate, secrets as ops
 
+        rotate.get_credential(credential)  # an unknown name is a usage error before any connection
         opts = options(ctx)
         values = ops.sources(env_file)
 

@@ -98,8 +98,11 @@ def psql_stdin(kube, sql: str, pod: str | None = None) -> list[list[str]]:
     container would show it), as the image's superuser over the local socket."""
     pod = pod or postgres.pod_name()
     script = postgres.ENV_PRELUDE + 'exec psql -X -q -A -t -F "$(printf "\\t")" -v ON_ERROR_STOP=1 -U "$U" -d postgres'
-    # \q ends psql without waiting for EOF: the v4 exec protocol has no way to close stdin alone
-    res = execstream.run(kube, pod, ["sh", "-c", script], stdin=(sql + "\n\\q\n").encode())
+    # stdin ends with the v5 protocol's close (as db restore's does); no \q: psql leaving before
+    # that close arrives would cut the stream and lose the exit status
+    res = execstream.run(kube, pod, ["sh", "-c", script], stdin=sql.encode())
+    if res.exit_code is None:  # the stream dropped before the exit status: every statement here is idempotent
+        res = execstream.run(kube, pod, ["sh", "-c", script], stdin=sql.encode())
     if not res.ok:
         raise ToolError(f"psql in {pod} failed: {postgres.last_line(res.stderr_text()) or res.failure_message or 'no exit status'}")
     return [line.split("\t") for line in res.stdout.decode("utf-8", errors="replace").splitlines() if line]

@@ -77,19 +77,27 @@ def restart(kube, w: Workload) -> None:
     set_restarted_at(kube, w, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
-def undo(kube, w: Workload) -> None:
+def undo(kube, w: Workload, attempts: int = 5) -> None:
     """The template's annotations exactly as they were (an emptied map left behind would be a
-    template of its own, and start new pods instead of scaling the old ones back)."""
-    obj = kube.get_object("apps/v1", w.kind, w.name, kube.namespace)
-    if obj is None:
-        raise ToolError(f"{w.ref} no longer exists")
-    meta = obj.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
-    if w.template_annotations is None:
-        meta.pop("annotations", None)
-    else:
-        meta["annotations"] = dict(w.template_annotations)
-    obj.get("metadata", {}).pop("managedFields", None)
-    kube.replace_object(obj)
+    template of its own, and start new pods instead of scaling the old ones back). A guarded PUT,
+    read again when the controller's status write got in between (409)."""
+    for _ in range(attempts):
+        obj = kube.get_object("apps/v1", w.kind, w.name, kube.namespace)
+        if obj is None:
+            raise ToolError(f"{w.ref} no longer exists")
+        meta = obj.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
+        if w.template_annotations is None:
+            meta.pop("annotations", None)
+        else:
+            meta["annotations"] = dict(w.template_annotations)
+        obj.get("metadata", {}).pop("managedFields", None)
+        status, answer = kube.request_json("PUT", _path(kube, w), obj, query={"fieldManager": "tripgenctl"})
+        if status < 300:
+            return
+        if status != 409:
+            message = answer.get("message") if isinstance(answer, dict) else answer
+            raise ToolError(f"undo the restart of {w.ref}: {status} {message}")
+    raise ToolError(f"undo the restart of {w.ref}: still conflicting after {attempts} attempts")
 
 
 def _current_revision(kube, w: Workload, obj: dict, pods: list[dict]) -> list[dict]:
