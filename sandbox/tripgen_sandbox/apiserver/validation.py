@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 from tripgen_sandbox.apierrors import invalid
@@ -196,8 +197,6 @@ def validate_update(kind: str, new: dict, old: dict, group: str = "") -> None:
 
 
 # ---- create (and every write): names, required fields, label syntax -----------------------------
-import re  # noqa: E402
-
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
