@@ -161,9 +161,20 @@ def test_every_builtin_group_is_served_and_validated(sandbox, namespace):
     with pytest.raises(ApiException) as exc:
         storage.create_csi_driver({"metadata": {"name": "Not_Valid"}, "spec": {}})
     assert exc.value.status == 422
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])).sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
     csr = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": f"{namespace}-csr"},
-           "spec": {"request": base64.b64encode(b"-----BEGIN CERTIFICATE REQUEST-----\n").decode(), "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}}
+           "spec": {"request": base64.b64encode(pem).decode(), "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}}
     assert raw(sandbox, "POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests", csr).status == 201
+    bogus = dict(csr, metadata={"name": f"{namespace}-bogus"}, spec={"request": base64.b64encode(b"not a csr").decode(), "usages": ["client auth"]})
+    refused = raw(sandbox, "POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests", bogus)
+    assert refused.status == 422 and "PEM block type must be CERTIFICATE REQUEST" in refused.json()["message"]
+    assert "spec.signerName: Required value" in refused.json()["message"]
     assert sandbox.kubectl("get", "csr", f"{namespace}-csr", version="1.29").returncode == 0
     strict = raw(sandbox, "POST", "/apis/storage.k8s.io/v1/csinodes?fieldValidation=Strict", {"metadata": {"name": "n"}, "spec": {"drivers": []}, "bogus": 1})
     assert strict.status == 400 and 'unknown field "bogus"' in strict.json()["message"]
