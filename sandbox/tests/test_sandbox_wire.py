@@ -6,7 +6,6 @@ Success Status elsewhere)."""
 
 from __future__ import annotations
 
-import json
 
 from rawhttp import raw
 

@@ -40,10 +40,14 @@ def default_catalog() -> dict[str, list[str]]:
             "bitnami/redis": ["7.2", "7.2.4"],
             "busybox": ["latest", "1.36"],
             "alpine": ["latest", "3.19", "3.20"],
-            "python": ["3.11-slim", "3.12-slim", "3.11", "3.12"],
+            "python": ["*"],  # any tag: the sandbox's own Python
+            "nginx": ["*"],  # any tag: a stand-in serving the stock index page on port 80
             f"{REGISTRY}/tripgenctl": ["latest", "0.1.0"],
         }
     )
+    from tripgen_sandbox.controllers.system import catalog as system_catalog
+
+    cat.update(system_catalog())
     return cat
 
 
@@ -58,6 +62,8 @@ class SandboxConfig:
     backoff_cap: float = 300.0  # and cap (kubelet: 5 min)
     memory_poll_interval: float = 0.5  # OOM watchdog period
     kubernetes_version: str = "v1.29.4"
+    system_pods: bool = True  # kube-system add-ons as on AKS (stand-ins that idle)
+    pod_startup_seconds: float = 0.0  # extra time a container takes to start (a slow node)
 
     @property
     def short_id(self) -> str:

@@ -57,6 +57,10 @@ async def run(config: SandboxConfig) -> None:
     from tripgen_sandbox import controllers
 
     controllers.ensure_bootstrap(cluster)
+    if config.system_pods:
+        from tripgen_sandbox.controllers.system import ensure_system_workloads
+
+        ensure_system_workloads(cluster)
     tasks += controllers.start_all(cluster)
     from tripgen_sandbox.kubelet import Kubelet
     from tripgen_sandbox.netproxy import ServiceProxy

@@ -113,6 +113,9 @@ class ApiServer:
         self.auth = auth
         self.server_address = ""
         crd.install(self.store)
+        from tripgen_sandbox.apiserver.defaults import set_service_account_lookup
+
+        set_service_account_lookup(lambda ns, name: self.store.get("serviceaccounts", ns, name) if ns else None)
 
     # ---- app -----------------------------------------------------------------------------
     def make_app(self) -> web.Application:
@@ -529,7 +532,7 @@ class ApiServer:
             return await serve_proxy(request, self.cluster, r)
         if sub == "scale" and "scale" in t.subresources:
             return await self.scale(request, r)
-        if sub == "status" and t.has_status:
+        if (sub == "status" and t.has_status) or (sub == "approval" and t.kind == "CertificateSigningRequest"):
             body = await self._body(request) if m != "GET" else None  # before `cur`: see scale()
             cur = self.store.require(t.key, r.namespace, r.name)
             if m == "GET":
@@ -563,7 +566,9 @@ class ApiServer:
         def as_scale(o: dict) -> dict:
             if t.custom:
                 return crd.scale_view(t, o)
-            sel = o.get("spec", {}).get("selector", {})
+            sel = o.get("spec", {}).get("selector") or {}
+            if o.get("kind") == "ReplicationController":
+                sel = {"matchLabels": sel}
             return {
                 "kind": "Scale",
                 "apiVersion": "autoscaling/v1",

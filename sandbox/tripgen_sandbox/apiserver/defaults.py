@@ -45,6 +45,65 @@ def pod_spec(spec: dict, restart_policy: str = "Always") -> None:
                 v[kind].setdefault("defaultMode", 420)
 
 
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+DEFAULT_TOLERATIONS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+# the built-in PriorityClasses (scheduling.k8s.io): the Priority admission resolves names to values
+SYSTEM_PRIORITIES = {"system-cluster-critical": 2000000000, "system-node-critical": 2000001000}
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"
+# (namespace, name) -> ServiceAccount or None; set by the API server so the admission can read
+# the ServiceAccount's automountServiceAccountToken (unset: treated as true)
+SERVICE_ACCOUNTS = None
+
+
+def set_service_account_lookup(fn) -> None:
+    global SERVICE_ACCOUNTS
+    SERVICE_ACCOUNTS = fn
+
+
+def admit_pod(pod: dict) -> None:
+    """What the 1.29 admission chain adds to every pod on create (idempotent, so later writes
+    keep it): ServiceAccount (serviceAccountName default and the projected kube-api-access-*
+    volume mounted in every container), DefaultTolerationSeconds (not-ready/unreachable for
+    300 s), Priority (priority and preemptionPolicy), and the enableServiceLinks default."""
+    import secrets
+
+    spec = pod.setdefault("spec", {})
+    sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = sa
+    spec["serviceAccount"] = sa
+    spec.setdefault("enableServiceLinks", True)
+    if "priority" not in spec:
+        spec["priority"] = SYSTEM_PRIORITIES.get(spec.get("priorityClassName") or "", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    tolerations = spec.setdefault("tolerations", [])
+    for key in DEFAULT_TOLERATIONS:
+        if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None, "") for t in tolerations) and not any(
+            t.get("operator") == "Exists" and not t.get("key") for t in tolerations
+        ):
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None and SERVICE_ACCOUNTS is not None:
+        automount = (SERVICE_ACCOUNTS(pod.get("metadata", {}).get("namespace"), sa) or {}).get("automountServiceAccountToken")
+    if automount is False:
+        return
+    containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    volumes = spec.setdefault("volumes", [])
+    existing = next((v["name"] for v in volumes if v.get("name", "").startswith("kube-api-access-")), None)
+    if existing is None and any(vm.get("mountPath", "").rstrip("/") == SA_MOUNT for c in containers for vm in c.get("volumeMounts") or []):
+        return  # the pod mounts its own token there: the plugin leaves it alone
+    name = existing or "kube-api-access-" + "".join(secrets.choice(_SAFE) for _ in range(5))
+    if existing is None:
+        volumes.append({"name": name, "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ]}})
+    for c in containers:
+        mounts = c.setdefault("volumeMounts", [])
+        if not any(vm.get("mountPath", "").rstrip("/") == SA_MOUNT for vm in mounts):
+            mounts.append({"name": name, "readOnly": True, "mountPath": SA_MOUNT})
+
+
 def _template(obj: dict, restart_policy: str = "Always") -> None:
     tpl = obj.setdefault("spec", {}).setdefault("template", {})
     tpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
@@ -56,6 +115,7 @@ def apply_defaults(kind: str, obj: dict) -> None:
     spec = obj.get("spec")
     if kind == "Pod":
         pod_spec(obj.setdefault("spec", {}))
+        admit_pod(obj)
         obj.setdefault("status", {}).setdefault("phase", "Pending")
         obj["status"].setdefault("qosClass", _qos(obj["spec"]))
     elif kind == "Deployment":
@@ -69,6 +129,26 @@ def apply_defaults(kind: str, obj: dict) -> None:
             strat.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", "25%")
             strat["rollingUpdate"].setdefault("maxSurge", "25%")
         _template(obj)
+    elif kind == "DaemonSet":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("revisionHistoryLimit", 10)
+        strat = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if strat.get("type", "RollingUpdate") == "RollingUpdate":
+            strat.setdefault("type", "RollingUpdate")
+            strat.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", 1)
+            strat["rollingUpdate"].setdefault("maxSurge", 0)
+        _template(obj)
+    elif kind == "ReplicationController":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not spec.get("selector") and labels:
+            spec["selector"] = dict(labels)
+        if not meta.get("labels") and labels:
+            meta["labels"] = dict(labels)
+        _template(obj)
+    elif kind == "PriorityClass":
+        obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
     elif kind == "ReplicaSet":
         obj.setdefault("spec", {}).setdefault("replicas", 1)
         _template(obj)

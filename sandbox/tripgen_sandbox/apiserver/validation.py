@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 from tripgen_sandbox.apierrors import invalid
@@ -196,8 +197,6 @@ def validate_update(kind: str, new: dict, old: dict, group: str = "") -> None:
 
 
 # ---- create (and every write): names, required fields, label syntax -----------------------------
-import re  # noqa: E402
-
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -359,6 +358,8 @@ def validate_create(kind: str, obj: dict, group: str = "") -> None:
             errs.append(("spec.accessModes", "Required value: at least 1 access mode is required"))
         if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
             errs.append(("spec.resources[storage]", "Required value"))
+    elif kind == "CertificateSigningRequest":
+        errs += _csr_errors(spec)
     elif kind in ("ConfigMap", "Secret"):
         for field in ("data", "binaryData", "stringData"):
             for k in obj.get(field) or {}:
@@ -366,3 +367,32 @@ def validate_create(kind: str, obj: dict, group: str = "") -> None:
                     errs.append((f"{field}[{k}]", f'Invalid value: "{k}": {CONFIG_KEY_MSG}'))
     if errs:
         raise invalid(kind, name, errs, group)
+
+
+def _csr_errors(spec: dict) -> list[tuple[str, str]]:
+    """certificates.k8s.io/v1: a PEM CERTIFICATE REQUEST that parses, a signerName, usages."""
+    import base64 as b64
+
+    errs: list[tuple[str, str]] = []
+    raw = spec.get("request")
+    if not raw:
+        errs.append(("spec.request", "Required value"))
+    else:
+        try:
+            pem = b64.b64decode(raw)
+        except ValueError:
+            pem = b""
+        if b"-----BEGIN CERTIFICATE REQUEST-----" not in pem:
+            errs.append(("spec.request", "Invalid value: []byte{...}: PEM block type must be CERTIFICATE REQUEST"))
+        else:
+            from cryptography import x509
+
+            try:
+                x509.load_pem_x509_csr(pem)
+            except ValueError as exc:
+                errs.append(("spec.request", f"Invalid value: []byte{{...}}: {exc}"))
+    if not spec.get("signerName"):
+        errs.append(("spec.signerName", "Required value"))
+    if not spec.get("usages"):
+        errs.append(("spec.usages", "Required value"))
+    return errs

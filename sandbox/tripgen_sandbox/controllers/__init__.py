@@ -17,7 +17,9 @@ from tripgen_sandbox.controllers.gc import GarbageCollector
 from tripgen_sandbox.controllers.job import JobController
 from tripgen_sandbox.controllers.manager import Controller, Manager
 from tripgen_sandbox.controllers.nodes import NodeController
-from tripgen_sandbox.controllers.replicaset import ReplicaSetController
+from tripgen_sandbox.controllers.daemonset import DaemonSetController
+from tripgen_sandbox.controllers.rbac import ClusterRoleAggregationController
+from tripgen_sandbox.controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from tripgen_sandbox.controllers.scheduler import Scheduler
 from tripgen_sandbox.controllers.serviceaccounts import ServiceAccountController
 from tripgen_sandbox.controllers.statefulset import StatefulSetController
@@ -29,12 +31,15 @@ ALL = (
     PersistentVolumeController,
     DeploymentController,
     ReplicaSetController,
+    ReplicationControllerController,
+    DaemonSetController,
     StatefulSetController,
     CronJobController,
     JobController,
     Scheduler,
     EndpointsController,
     GarbageCollector,
+    ClusterRoleAggregationController,
 )
 
 __all__ = ["ALL", "Controller", "Manager", "build", "ensure_bootstrap", "start_all"]

@@ -1,6 +1,7 @@
 """What a fresh cluster already has before anyone applies anything: the four system
-namespaces, the nodes (shaped like AKS Standard_B2s spot nodes), the default StorageClass
-`managed-csi` and the `kubernetes` Service. Idempotent: run at every daemon start, it only
+namespaces, the nodes (shaped like AKS Standard_B2s spot nodes), the bootstrap RBAC and
+priority classes, the default StorageClass `managed-csi` and the `kubernetes` Service (the
+kube-system add-ons are controllers/system.py). Idempotent: run at every daemon start, it only
 fills in what is missing (and refreshes node capacity and the API endpoint from config)."""
 
 from __future__ import annotations
@@ -84,8 +85,20 @@ def _ensure(store, key: str, namespace: str | None, obj: dict) -> None:
             pass
 
 
+PRIORITY_CLASSES = (
+    ("system-cluster-critical", 2000000000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    ("system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."),
+)
+
+
 def ensure_bootstrap(cluster) -> None:
+    from tripgen_sandbox.controllers.rbac import ensure_rbac
+
     store, config = cluster.store, cluster.config
+    ensure_rbac(store)
+    for name, value, description in PRIORITY_CLASSES:
+        _ensure(store, "priorityclasses.scheduling.k8s.io", None, {"metadata": {"name": name}, "value": value, "globalDefault": False,
+                                                                   "description": description, "preemptionPolicy": "PreemptLowerPriority"})
     for ns in SYSTEM_NAMESPACES:
         _ensure(store, "namespaces", None, {
             "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},

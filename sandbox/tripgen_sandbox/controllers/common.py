@@ -140,7 +140,8 @@ def owned(store, key: str, namespace: str, uid: str) -> list[dict]:
 
 def new_pod(owner: dict, template: dict, name: str | None = None, generate_name: str | None = None,
             labels: dict | None = None, annotations: dict | None = None) -> dict:
-    """A Pod object from a pod template, owned by `owner`, defaulted like the API server does."""
+    """A Pod object from a pod template, owned by `owner`, defaulted and admitted like the API
+    server does (apply_defaults runs the admission defaults too)."""
     from tripgen_sandbox.apiserver.defaults import apply_defaults
 
     tpl = copy.deepcopy(template or {})
@@ -157,15 +158,6 @@ def new_pod(owner: dict, template: dict, name: str | None = None, generate_name:
         meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
     meta["ownerReferences"] = [owner_ref(owner)]
     spec = tpl.get("spec") or {}
-    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
-    spec.setdefault("serviceAccount", spec["serviceAccountName"])
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
-    spec.setdefault("tolerations", [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-    ])
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": {"phase": "Pending"}}
     apply_defaults("Pod", pod)
     return pod

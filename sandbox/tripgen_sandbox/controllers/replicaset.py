@@ -31,11 +31,12 @@ class ReplicaSetController(Controller):
     name = "replicasets"
     primary = "replicasets.apps"
     watches = ("pods",)
+    owner_kind = "ReplicaSet"
 
     def keys_for(self, type_, key, obj):
         if key == "pods":
             ref = controller_ref(obj)
-            if ref and ref.get("kind") == "ReplicaSet":
+            if ref and ref.get("kind") == self.owner_kind:
                 yield (obj["metadata"]["namespace"], ref["name"])
         else:
             yield from super().keys_for(type_, key, obj)
@@ -72,6 +73,15 @@ class ReplicaSetController(Controller):
         }, keep=("replicas",))
         if (rs.get("status") or {}).get("conditions"):
             status["conditions"] = rs["status"]["conditions"]
-        set_status(self.store, "replicasets.apps", rs, status)
+        set_status(self.store, self.primary, rs, status)
         waits = [w for w in (ready_wait(p, min_ready, now) for p in pods) if w is not None]
         return min(waits) if waits else None
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """replicationcontroller: the ReplicaSet controller's loop for core/v1 ReplicationControllers
+    (selector a plain label map, defaulted from the template's labels)."""
+
+    name = "replicationcontrollers"
+    primary = "replicationcontrollers"
+    owner_kind = "ReplicationController"

@@ -309,6 +309,12 @@ class ContainerRunner:
         self._oom = False
         self._liveness_kill = False
         log_path = w.kubelet.log_dir(w) / self.name / f"{self.restart_count}.log"
+        faults = getattr(getattr(w.kubelet, "cluster", None), "faults", None) or {}
+        slow = float(faults.get("pod_startup_seconds", getattr(w.config, "pod_startup_seconds", 0)) or 0)
+        if slow > 0:  # a slow node: the runtime takes this long to create the container
+            await self._sleep(slow)
+            if self.stop_event.is_set():
+                return 0
         started = now_iso()
         try:
             argv = self.exec_ctx.argv(self.plan.argv, main=True) if self.plan.kind == "generic" else self.exec_ctx.prefix(main=True) + self.plan.argv
@@ -325,8 +331,13 @@ class ContainerRunner:
         has_startup = bool(self.spec.get("startupProbe")) and not self.init
         has_readiness = bool(self.spec.get("readinessProbe")) and not self.init
         self.started = not has_startup
-        self._set({"running": {"startedAt": started}}, ready=(not has_readiness and not has_startup and not self.init))
+        # postgres without probes: Ready once the real server accepts connections, not while
+        # initdb and the init scripts' socket-only server run (see _postgres_up)
+        gate = self.plan.kind == "postgres" and not has_readiness and not has_startup and not self.init
+        self._set({"running": {"startedAt": started}}, ready=(not has_readiness and not has_startup and not self.init and not gate))
         tasks = [asyncio.create_task(self._oom_watchdog())]
+        if gate:
+            tasks.append(asyncio.create_task(self._postgres_up()))
         if not self.init:
             tasks.append(asyncio.create_task(self._probes()))
         try:
@@ -343,6 +354,27 @@ class ContainerRunner:
         self.started = False
         self._set({"terminated": {"exitCode": rc, "reason": reason, "startedAt": started, "finishedAt": now_iso(), "containerID": self.container_id}}, ready=False)
         return rc
+
+    async def _postgres_up(self) -> None:
+        """Poll the pod's own socket (the init-time server listens elsewhere) until the real
+        server accepts a connection, then report the container Ready."""
+        import socket as _socket
+
+        sock_path = Path(self.plan.env.get("TGSB_PG_SOCKET_DIR", "")) / f".s.PGSQL.{self.plan.env.get('TGSB_PG_PORT', '5432')}"
+        while self.proc is not None and self.proc.running():
+            if sock_path.exists():
+                s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                try:
+                    s.settimeout(1)
+                    s.connect(str(sock_path))
+                    self.ready = True
+                    self.w.publish()
+                    return
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+            await asyncio.sleep(0.1)
 
     async def _oom_watchdog(self) -> None:
         limit = quantity.memory_limit(self.spec)

@@ -119,7 +119,12 @@ def materialise(kubelet, pod: dict, pod_dir: Path, pod_ip: str, host_ip: str) ->
             files: dict[str, bytes] = {}
             for source in vol["projected"].get("sources") or []:
                 if "configMap" in source:
-                    files.update(_keyed(store, "ConfigMap", ns, source["configMap"]) or {})
+                    src = source["configMap"]
+                    ca = kubelet.config.state_dir / "pki" / "ca.crt"
+                    if src.get("name") == "kube-root-ca.crt" and store.get("configmaps", ns, "kube-root-ca.crt") is None and ca.exists():
+                        files["ca.crt"] = ca.read_bytes()  # the publisher has not reached a brand-new namespace yet
+                    else:
+                        files.update(_keyed(store, "ConfigMap", ns, src) or {})
                 elif "secret" in source:
                     files.update(_keyed(store, "Secret", ns, source["secret"]) or {})
                 elif "serviceAccountToken" in source:

@@ -4,6 +4,9 @@ command and args are already resolved and path-mapped; a runtime returns a Launc
 - postgres / bitnami/postgresql without a command: real PostgreSQL 16 (pg_entrypoint.py)
 - redis / bitnami/redis without a command: real redis-server, forced onto the pod IP
 - tripgendev.azurecr.io/<service> in the catalog: the stand-in Spring Boot app
+- nginx without a command: a stand-in serving the stock index page (runtimes/nginx.py)
+- mcr.microsoft.com (AKS add-ons in kube-system): an idle stand-in
+- python (any tag): the command, or python3, with the sandbox's real CPython on PATH
 - anything else pullable: the command (or the image's default entrypoint) with local binaries
 """
 
@@ -66,6 +69,10 @@ class LaunchPlan:
 
 
 def plan(ctx: ContainerContext, ref: ImageRef) -> LaunchPlan:
+    if ref.registry == "mcr.microsoft.com":
+        return _system_standin()
+    if ref.repository == "nginx" and not ctx.command:
+        return _nginx(ctx)
     if ref.repository in POSTGRES_REPOS and not ctx.command:
         return _postgres(ctx, ref)
     if ref.repository in REDIS_REPOS and not ctx.command:
@@ -128,6 +135,19 @@ def _standin(ctx: ContainerContext) -> LaunchPlan:
     port = ctx.port(8080)
     env = {"TRIPGEN_STANDIN_HOST": ctx.pod_ip, "TRIPGEN_STANDIN_PORT": str(port), "TRIPGEN_STANDIN_NAME": ctx.container.get("name", "app"), "PYTHONUNBUFFERED": "1"}
     return LaunchPlan("standin", [sys.executable, "-m", "tripgen_sandbox.standin"] + list(ctx.args or []), env, [], signal.SIGTERM, port)
+
+
+def _system_standin() -> LaunchPlan:
+    """An AKS add-on (coredns, kube-proxy, the CSI node plugins …): idles, costing nothing."""
+    return LaunchPlan("generic", ["sleep", "infinity"], {}, [], signal.SIGTERM, None)
+
+
+def _nginx(ctx: ContainerContext) -> LaunchPlan:
+    """The nginx image's default: serve /usr/share/nginx/html (the stock index page unless a
+    volume brings its own) on port 80 of the pod IP; SIGQUIT is its graceful stop."""
+    html = ctx.host_path("/usr/share/nginx/html")
+    env = {"TGSB_NGINX_ROOT": str(html), "TGSB_NGINX_HOST": ctx.pod_ip, "TGSB_NGINX_PORT": str(ctx.port(80)), "PYTHONUNBUFFERED": "1"}
+    return LaunchPlan("generic", [sys.executable, "-m", "tripgen_sandbox.runtimes.nginx"], env, [], signal.SIGQUIT, ctx.port(80))
 
 
 def _generic(ctx: ContainerContext, ref: ImageRef) -> LaunchPlan:

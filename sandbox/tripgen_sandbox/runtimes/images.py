@@ -62,7 +62,7 @@ class ImagePullError(Exception):
 def pull(catalog: dict[str, list[str]], image: str) -> ImageRef:
     ref = parse_image(image)
     tags = catalog.get(ref.repository)
-    if tags is not None and (ref.digest or ref.tag in tags):
+    if tags is not None and (ref.digest or ref.tag in tags or "*" in tags):
         return ref
     where = ref.canonical
     raise ImagePullError(
