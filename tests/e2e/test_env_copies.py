@@ -1,9 +1,11 @@
 """A copy of an environment per developer, against the sandbox (two 1900m / 2.6 GiB nodes, as
-the SPEC's two B2s): a full copy does not fit beside a running environment and is refused with
-the numbers; `--apps-only` then fits and its apps use a database of their own in the source's
-PostgreSQL, filled from the source's newest verified backup; `--env NAME` acts only on the
-copy; a full copy made while the source sleeps has its own PostgreSQL with the backup's rows;
-an expired copy is reported by doctor and removed by `env gc` (safety backup first)."""
+the SPEC's two B2s, with AKS's kube-system add-ons taking their share): a full copy does not
+fit beside the environment and is refused with the numbers; `--apps-only` then fits once the
+source sleeps (its apps at 0, its databases up) and its apps use a database of their own in the
+source's PostgreSQL, filled from the source's newest verified backup; `--env NAME` acts only on
+the copy; a full copy made while the source sleeps with its databases down has its own
+PostgreSQL with the backup's rows; an expired copy is reported by doctor and removed by `env gc`
+(safety backup first)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,23 @@ from tests.helpers import cli, psql, secrets_init
 from tripgenctl.ops import envcopy
 
 
+def wait_for_terminating_namespaces(sandbox, timeout: float = 180) -> None:
+    """Earlier tests delete their namespaces without waiting; their pods still hold node capacity
+    until they are gone, and these tests are about capacity."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = sandbox.kube().list_json("/api/v1/namespaces")
+        if not any((n.get("status") or {}).get("phase") == "Terminating" for n in items):
+            return
+        time.sleep(1)
+
+
 @pytest.fixture
 def source(sandbox, tmp_path):
     """A deployed environment with sample data and one verified backup, named `dev` in a config."""
+    wait_for_terminating_namespaces(sandbox)
     ns = f"copysrc-{uuid.uuid4().hex[:5]}"
     sandbox.kube().core.create_namespace({"metadata": {"name": ns}})
     secrets_init(sandbox, ns)
@@ -51,6 +67,7 @@ def test_capacity_refusal_then_apps_only_copy_and_gc(sandbox, source):
     assert "requests" in line and "CPU" in line and "free" in line and "--apps-only" in line, line
     assert not envcopy.copies(sandbox.kube(), ns)  # nothing was created
 
+    assert cli(sandbox, "down", "--yes", env=env).returncode == 0  # the source sleeps: apps at 0, databases up
     made = cli(sandbox, "env", "create", "alice", "--from", "dev", "--data", "latest", "--ttl", "1d", "--apps-only", "--yes",
                "-o", "json", env=env, timeout=900)
     assert made.returncode == 0, made.stdout + made.stderr
@@ -66,8 +83,11 @@ def test_capacity_refusal_then_apps_only_copy_and_gc(sandbox, source):
     assert {w["name"] for w in status["workloads"]} == {"user-service", "trip-service", "ai-service", "location-service"}
     down = cli(sandbox, "--env", "alice", "down", "--yes", env=env)
     assert down.returncode == 0, down.stdout + down.stderr
+    assert cli(sandbox, "--env", "alice", "up", "--yes", env=env).returncode == 0
+    copy_status = json.loads(cli(sandbox, "--env", "alice", "status", "-o", "json", env=env).stdout)
+    assert copy_status["overall"] == "UP" and copy_status["namespace"] == f"{ns}-alice"
     source_status = json.loads(cli(sandbox, "status", "-o", "json", env=env).stdout)
-    assert source_status["overall"] == "UP"  # the source was not touched
+    assert source_status["overall"] == "DOWN"  # the copy's down and up never touched the sleeping source
 
     sandbox.kubectl("annotate", "namespace", f"{ns}-alice", f"{envcopy.EXPIRES_ANNOTATION}=2020-01-01T00:00:00Z", "--overwrite", check=True)
     doctor = cli(sandbox, "doctor", "--only", "copies", "-o", "json", env=env)
@@ -83,7 +103,7 @@ def test_capacity_refusal_then_apps_only_copy_and_gc(sandbox, source):
 
 def test_full_copy_while_the_source_sleeps(sandbox, source, tmp_path):
     ns, env, backup_counts = source
-    assert cli(sandbox, "down", "--yes", env=env).returncode == 0
+    assert cli(sandbox, "down", "--yes", "--include-data", env=env).returncode == 0  # asleep, databases too
     made = cli(sandbox, "env", "create", "bob", "--from", "dev", "--data", "latest", "--ttl", "2h", "--yes", "-o", "json",
                env=env, timeout=900)
     assert made.returncode == 0, made.stdout + made.stderr

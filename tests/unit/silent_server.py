@@ -22,7 +22,7 @@ class SilentServer:
         self.connections: list[socket.socket] = []
         self._stop = threading.Event()
         self.kubeconfig = Path(directory) / "silent-kubeconfig"
-        self.kubeconfig.write_text(yaml.safe_dump(kubeconfig_for(self.url, "silent", namespace)))
+        self.kubeconfig.write_text(yaml.safe_dump(kubeconfig_for(self.url, "tripgen-sandbox", namespace)))
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def _accept(self) -> None:

@@ -38,7 +38,7 @@ def refused_kubeconfig(directory) -> str:
     port = s.getsockname()[1]
     s.close()
     path = directory / "refused-kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig_for(f"https://127.0.0.1:{port}", "refused", "tripgen-dev")))
+    path.write_text(yaml.safe_dump(kubeconfig_for(f"https://127.0.0.1:{port}", "tripgen-sandbox", "tripgen-dev")))
     return str(path)
 
 

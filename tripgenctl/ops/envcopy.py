@@ -367,17 +367,30 @@ def _fill_own(copy, cfg, p: CopyPlan, backup_file: Path | None, backup_dir: Path
     if backup_file is None:
         data.init(copy, cfg.profile, timeout=timeout)
     else:
-        _copy_roles(_in(copy, p.source_namespace), copy)
-        restore.restore(copy, backup_file, backup_dir, safety_backup=False, allow_other_target=True)
+        _roles_for(copy, _in(copy, p.source_namespace), backup_file)
+        # a fresh server lacks the source's roles: a custom archive's GRANTs are left out (the
+        # copy's apps log in as the Secret's user), a plain file's roles are made first
+        restore.restore(copy, backup_file, backup_dir, safety_backup=False, allow_other_target=True, no_privileges=True)
     return postgres.table_counts(copy, postgres.credentials(copy).database)
 
 
-def _copy_roles(source, copy) -> list[str]:
-    """The source server's own roles that the fresh one lacks, created NOLOGIN (a dump's GRANTs
-    name them; passwords are not copied: the copy's apps log in with the Secret's user)."""
-    from tripgenctl.ops import postgres
+ROLE_IN_GRANT = re.compile(rb"^(?:GRANT|REVOKE)\b[^;]*?\b(?:TO|FROM)\s+\"?([A-Za-z_][A-Za-z0-9_]*)\"?", re.M)
 
-    wanted = {r[0] for r in postgres.psql(source, "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND NOT rolsuper", "postgres")}
+
+def _roles_for(copy, source, backup_file: Path) -> list[str]:
+    """Roles the restore will name that the fresh server lacks, created NOLOGIN (passwords are
+    not copied). From the source server while it runs; a plain file's GRANTs are read too."""
+    from tripgenctl.ops import archive, postgres
+
+    wanted: set[str] = set()
+    try:
+        wanted |= {r[0] for r in postgres.psql(source, "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND NOT rolsuper", "postgres")}
+    except ToolError:
+        pass  # the source's PostgreSQL is asleep too
+    if archive.detect_format(backup_file) == "plain":
+        with open(backup_file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                wanted |= {m.decode() for m in ROLE_IN_GRANT.findall(chunk)}
     have = {r[0] for r in postgres.psql(copy, "SELECT rolname FROM pg_roles", "postgres")}
     missing = sorted(wanted - have)
     for role in missing:

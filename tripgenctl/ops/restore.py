@@ -131,6 +131,7 @@ def restore(
     progress: Progress | None = None,
     drop_extra: bool = False,
     allow_unverified: bool = False,
+    no_privileges: bool = False,
 ) -> RestoreResult:
     """`drop_extra`: also drop relations the backup does not hold (after the restore
     committed; the safety backup has them). `allow_unverified`: restore a file verify cannot
@@ -169,7 +170,7 @@ def restore(
             + 'DB="$1"; TG_WATCH="$2"; tg_start; ')
     tail = '; rc=$?; tg_unwatch; exit "$rc"'
     if fmt == "custom":
-        script = head + 'pg_restore --no-password -U "$U" -d "$DB" --single-transaction --exit-on-error ' + ("" if into else "--clean --if-exists ") + "--no-owner" + tail
+        script = head + 'pg_restore --no-password -U "$U" -d "$DB" --single-transaction --exit-on-error ' + ("" if into else "--clean --if-exists ") + "--no-owner" + (" --no-privileges" if no_privileges else "") + tail
         stdin = _file_chunks(path, progress)
     else:
         # Not `psql -1`: at end of input it COMMITs whatever arrived, and a client that dies

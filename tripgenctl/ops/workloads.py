@@ -112,8 +112,10 @@ def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
     except ToolError as exc:
         # no answer at all (transport, deadline, credentials) ends the command; an HTTP answer
         # raised as an error (a door with typed errors carrying .status) is "unknown", like below
-        if isinstance(exc, ConnectionFailed) and getattr(exc, "status", None) is None:
-            raise
+        from tripgenctl.kube.errors import Timeout
+
+        if isinstance(exc, Timeout) or (isinstance(exc, ConnectionFailed) and not getattr(exc, "status", None)):
+            raise  # (Unavailable carries status 0 when nothing answered)
         status, ns_obj = 0, None
         unreadable, unknown_exit = f"GET namespace {ns}: {exc.message}", exc.exit_code
     if status == 404:
