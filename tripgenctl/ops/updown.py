@@ -45,6 +45,7 @@ class Request:
     notify_url: str | None = None  # an explicit --notify
     cluster: bool = False
     allow_other_context: bool = False  # the target guard (ops/guard.py): --yes does not imply it
+    ignore_gitops: bool = False  # down: scale even where an Argo CD / Flux object cannot be paused
 
 
 @dataclass
@@ -204,6 +205,35 @@ def _history(kube, reporter: Callable, action: str, result: str, who: str, detai
         reporter().log(warning, "warning")
 
 
+def _controls(kube, plan: scaling.Plan, req: Request) -> None:
+    """The GitOps objects, autoscalers and CronJobs the run must hold (down) or restore (up),
+    with the permission to patch each asked first at down (ops/gitops.py, ops/autoscalers.py)."""
+    from tripgenctl.ops import autoscalers, controls, gitops
+
+    cfg = load().gitops
+    found = gitops.find(kube, kube.namespace, list(cfg.argocd_namespaces), list(cfg.flux_namespaces))
+    targets = {s.ref for s in plan.steps}
+    inside, problems, bounds = autoscalers.find(kube, kube.namespace, targets)
+    plan.ignore_gitops = req.ignore_gitops
+    if plan.action == "down":
+        plan.refusals = gitops.check_permissions(kube, found)
+        cache: dict = {}
+        for c in inside:
+            if c.needs_pause:
+                c.allowed, _ = controls.may_patch(kube, c.namespace, c.group, c.plural, cache)
+    plan.warnings = list(problems)
+    scaling.attach_controls(plan, found.controls + inside, bounds)
+
+
+def _refuse_unpaused_gitops(plan: scaling.Plan, kube) -> None:
+    """Scaling under an Argo CD / Flux object that stays automated saves nothing (it puts the
+    replicas back within minutes): refuse, and say why, unless --ignore-gitops."""
+    if plan.action != "down" or not plan.refusals or plan.ignore_gitops:
+        return
+    raise ToolError(f"down refused in {kube.context_name}/{kube.namespace}: " + "; ".join(plan.refusals)
+                    + " -- grant that permission, or pass --ignore-gitops to scale anyway (the controller will likely put the replicas back)", 1)
+
+
 def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
          show_plan: Callable[[scaling.PlanView], None]) -> tuple[scaling.RunResult | str | None, aks.ClusterActionResult | None]:
     """-> (scaling.RunResult | skip reason (str) | None for a dry run, cluster result or None).
@@ -263,13 +293,17 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         def make_plan():
             status = workloads.read(kube, data_names)
             if action == "down":
-                return scaling.plan_down(status, data_names, include_data=req.include_data, exclude=excl)
-            return scaling.plan_up(status, data_names, exclude=excl)
+                plan = scaling.plan_down(status, data_names, include_data=req.include_data, exclude=excl)
+            else:
+                plan = scaling.plan_up(status, data_names, exclude=excl)
+            _controls(kube, plan, req)
+            return plan
 
         plan = make_plan()
         if req.dry_run:
             show_plan(plan.view())
             return None, None
+        _refuse_unpaused_gitops(plan, kube)
         if not req.yes:
             if reporters:  # the question needs the terminal to itself
                 reporters.pop().close()
@@ -283,6 +317,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
         with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait) as held:
             plan = make_plan()  # the state may have changed while we asked or waited
+            _refuse_unpaused_gitops(plan, kube)
             # every write is checked against the Lease first: a run that lost the lock (frozen
             # past its lease while another run took it) stops with LostLock, exit 1
             if action == "down":

@@ -67,6 +67,7 @@ class WorkloadInfo:
     reasons: list[str] = field(default_factory=list)  # failing pods' reasons
     selector: dict = field(default_factory=dict)
     _resource_version: str = ""  # for rv-guarded writes; not part of the output
+    _created: str | None = None  # creationTimestamp: `up` leaves a workload created while asleep alone
 
     __table__ = ("kind", "name", "desired", "ready", "remembered", "state", "age", "image", "reasons", "drift")
 
@@ -340,6 +341,7 @@ def workload_info(kind: str, obj: dict, pods: list[dict], data_names: tuple[str,
         reasons=reasons,
         selector=spec.get("selector") or {},
         _resource_version=meta.get("resourceVersion", ""),
+        _created=meta.get("creationTimestamp"),
     )
 
 
