@@ -155,8 +155,49 @@ def run(
     show_result(result)
     _trail(req, where, "ok" if result.ok else "failed", result.message, say)
     done = summary("ok" if result.ok else "failed", None if result.ok else result.message, records)
-    _finish(req, done, url, say)
+    if req.action == "up" and url:  # the one message of an up that ran: ready, or what is not
+        _finish(req, done, None, say)
+        _tell_ready(req, where, result, url, time.monotonic() - started, say)
+    else:
+        _finish(req, done, url, say)
     return Outcome(result, cluster_result, None, done)
+
+
+def _until(kube) -> tuple[str | None, str]:
+    """Until when the environment stays up: a `wake --for/--until` on the namespace, else the
+    next scheduled down (if a schedule is installed in the namespace)."""
+    from datetime import datetime, timezone
+
+    try:
+        awake = schedule.parse_awake(schedule.awake_until(kube))
+    except ToolError:
+        awake = None
+    if awake is not None and awake > datetime.now(timezone.utc):
+        return awake.strftime("%Y-%m-%dT%H:%M:%SZ"), "wake"
+    try:
+        installed = kube.get_object("batch/v1", "CronJob", schedule.DOWN_JOB, kube.namespace)
+    except ToolError:
+        installed = None
+    if installed and not (installed.get("spec") or {}).get("suspend"):
+        runs = schedule.next_runs(load(), "down", count=1)
+        if runs:
+            return runs[0].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "the nightly down"
+    return None, ""
+
+
+def _tell_ready(req: Request, where: dict, result: scaling.RunResult, url: str, seconds: float, say: Callable[[str, bool], None]) -> None:
+    from tripgenctl.ops.safety import who
+
+    kube = where.get("kube")
+    until, why = _until(kube) if kube is not None else (None, "")
+    not_ready = [f"{w.kind}/{w.name} ({w.reason or w.result})" for w in result.workloads if w.result not in ("ready", "down", "left at 0", "unchanged")]
+    by = who() + (" (scheduled)" if req.scheduled else "")
+    sent = notify.post(url, notify.ready_message(where["namespace"], where["context"], by, seconds, not_ready, until, why, len(result.workloads)))
+    note = f"webhook told: environment {'ready' if not not_ready else 'partly ready'} ({sent.detail})" if sent else f"webhook notification failed: {sent.detail}"
+    if req.log_format == "json":
+        runlog.emit(req.action, note, level="info" if sent else "warning", action=req.action, notify=sent.detail)
+    else:
+        say(note, True)
 
 
 def _trail(req: Request, where: dict, result: str, message: str, say: Callable[[str, bool], None]) -> None:
