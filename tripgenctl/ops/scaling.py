@@ -25,6 +25,7 @@ from tripgenctl.errors import ConnectionFailed, ToolError
 from tripgenctl.ops import controls as ctl
 from tripgenctl.ops import waiting
 from tripgenctl.ops.controls import Control, ControlRow
+from tripgenctl.ops.drift import SNAPSHOT_ANNOTATION
 from tripgenctl.ops import workloads as wl
 from tripgenctl.ops.progress import Reporter
 
@@ -47,6 +48,7 @@ class Step:
     selector: dict = field(default_factory=dict)
     resource_version: str = ""
     hold: bool = False  # at 0 before down (a person's doing): recorded as 0, so up leaves it at 0
+    snapshot: str = ""  # down: its containers as they were (ops/drift.py), kept with the ledger
     # filled by execution
     result: str = ""
     ok: bool | None = None
@@ -99,6 +101,7 @@ class Plan:
     skipped: list[Step] = field(default_factory=list)  # excluded / left alone, with the reason
     controls: list[Control] = field(default_factory=list)  # ops/controls.py: held at down, restored at up
     refusals: list[str] = field(default_factory=list)  # GitOps objects down could not pause (it refuses)
+    drift: list = field(default_factory=list)  # up: ops/drift.DriftRow, what changed while asleep
     warnings: list[str] = field(default_factory=list)  # autoscalers / CronJobs that could not be listed
     ignore_gitops: bool = False
 
@@ -162,7 +165,7 @@ def plan_down(status: wl.NamespaceStatus, data_names: tuple[str, str], include_d
     """Apps first (stage 0), then Redis (1), then PostgreSQL (2) when include_data."""
     plan = Plan("down", status.namespace)
     for w in status.workloads:
-        step = Step(w.kind, w.name, w.role, 0, w.desired, 0, selector=w.selector, resource_version=w._resource_version)
+        step = Step(w.kind, w.name, w.role, 0, w.desired, 0, selector=w.selector, resource_version=w._resource_version, snapshot=w._snapshot)
         if w.name in exclude or w.ref in exclude:
             step.change, step.target, step.note = False, w.desired, "excluded (--exclude)"
             plan.skipped.append(step)
@@ -240,6 +243,7 @@ def plan_up(status: wl.NamespaceStatus, data_names: tuple[str, str], exclude: tu
         step.change = step.target != w.desired or has_annotations
         plan.steps.append(step)
     plan.steps.sort(key=lambda s: (s.stage, s.kind, s.name))
+    plan.drift = [r for r in status.spec_drift if r.against == "down"]
     return plan
 
 
@@ -353,6 +357,8 @@ def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | N
     count = 0 if step.hold else step.record
     for i in range(6):
         annotations = {wl.REPLICAS_ANNOTATION: str(count), wl.SCALED_DOWN_ANNOTATION: json.dumps({"by": by, "at": at}, separators=(",", ":"))}
+        if step.snapshot:
+            annotations[SNAPSHOT_ANNOTATION] = step.snapshot
         patch: dict = {"metadata": {"annotations": annotations}}
         if rv:
             patch["metadata"]["resourceVersion"] = rv
@@ -371,13 +377,14 @@ def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | N
             return None
         step.hold = count == 0  # scaled up meanwhile: an ordinary step, recorded and scaled
         rv = cur["metadata"].get("resourceVersion", "")
+        step.snapshot = wl.drift_snapshot(cur)
         time.sleep(min(0.1 * 2**i, 1.0))
     raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
 
 
 def forget(kube, step: Step, guard: Guard = None) -> None:
     path = object_path(kube, step.kind, step.name)
-    patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None}}}
+    patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None, SNAPSHOT_ANNOTATION: None}}}
     status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
                               f"annotate {step.ref}", guard=guard)
     _check(status, body, f"clear remembered replicas of {step.ref}")
@@ -594,8 +601,10 @@ def run_up(
     restored = [c for c in plan.controls if c.result.startswith("restored")]
     if restored:
         message += f"; restored {len(restored)} controller object(s) ({', '.join(sorted({c.kind for c in restored}))})"
+    if plan.drift:
+        message += f"; changed while asleep: " + ", ".join(f"{r.name} {r.field} ({r.by})" for r in plan.drift)
     return RunResult("up", plan.namespace, False, ok, message, took, workloads, skipped, pg_query,
-                     controls=[control_row(c, "up") for c in plan.controls], warnings="; ".join(plan.warnings) or None)
+                     controls=[control_row(c, "up") for c in plan.controls], drift=list(plan.drift), warnings="; ".join(plan.warnings) or None)
 
 
 # ---- checks -----------------------------------------------------------------------------------
