@@ -15,3 +15,21 @@ NAMES = ("applications.argoproj.io", "kustomizations.kustomize.toolkit.fluxcd.io
 
 def paths() -> list[Path]:
     return [DIR / f for f in FILES]
+
+
+def install(kubeconfig: str | Path) -> list[str]:
+    """Create the CRDs (an existing one is left as it is); returns their names. For
+    `tripgenctl sandbox start --gitops-crds` and for scripts; tests apply the files with kubectl."""
+    import yaml
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    api = client.ApiextensionsV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    for path in paths():
+        body = yaml.safe_load(path.read_text())
+        try:
+            api.create_custom_resource_definition(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    return list(NAMES)

@@ -24,7 +24,8 @@ ARGO = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
 def kinds(sandbox):
     """The CRDs installed for this module, removed afterwards (the rest of the session runs
     against a cluster without them, which must read as "none found")."""
-    for path in sandbox_gitops.paths():
+    assert sandbox_gitops.install(sandbox.kubeconfig) == list(sandbox_gitops.NAMES)  # `sandbox start --gitops-crds`
+    for path in sandbox_gitops.paths():  # and as a person would, with kubectl (unchanged: no error)
         sandbox.kubectl("apply", "-f", str(path), check=True)
     kube = sandbox.kube()
     deadline = time.monotonic() + 30
