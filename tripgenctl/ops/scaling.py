@@ -278,7 +278,7 @@ def attach_controls(plan: Plan, found: list[Control], bounds: dict[str, tuple[in
     if plan.action == "up":
         for s in plan.steps:
             lo, hi = (bounds or {}).get(s.ref, (0, 0))
-            if s.target > 0 and not s.hold:
+            if s.change and s.target > 0 and not s.hold:  # a running workload is the HPA's own business
                 wanted = max(s.target, lo) if lo else s.target
                 wanted = min(wanted, hi) if hi else wanted
                 if wanted != s.target:

@@ -350,7 +350,9 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
                 reporters.pop().close()
             show_plan(plan.view())
             n = len(plan.changes)
-            confirm(f"{action} {n} workload(s) in {kube.context_name}/{kube.namespace}"
+            held = [c for c in plan.controls if c.allowed is not False]
+            also = f" ({'pausing' if action == 'down' else 'restoring'} {len(held)} GitOps/autoscaler/CronJob object(s))" if held else ""
+            confirm(f"{action} {n} workload(s){also} in {kube.context_name}/{kube.namespace}"
                     + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
         where.update(kube=kube, approved=True)
         rep = reporter()
