@@ -92,6 +92,8 @@ def test_down_survives_argo_self_heal_and_up_restores_the_sync_policy(kinds, san
     assert [(r["kind"], r["namespace"], r["name"]) for r in rows] == [("Application", "argocd", name)]
     assert rows[0]["now"] == "automated (selfHeal, prune)" and rows[0]["change"].startswith("pause")
     assert app_obj(sandbox, name)["spec"]["syncPolicy"]["automated"] == automated  # a dry run changes nothing
+    text = tool(sandbox, namespace, "down", "--dry-run")
+    assert text.returncode == 0 and "Controls" in text.stdout and "Application" in text.stdout and "automated (selfHeal, prune)" in text.stdout, text.stdout
 
     for _ in range(2):  # down twice: the second finds the ledger and keeps the original
         r = tool(sandbox, namespace, "down", "--yes", "-o", "json")
