@@ -81,6 +81,14 @@ class ScheduleConfig:
 
 
 @dataclass
+class GitOpsConfig:
+    """Where `down` looks for the GitOps objects that would revert it (ops/gitops.py)."""
+
+    argocd_namespaces: list[str] = field(default_factory=lambda: ["argocd"])
+    flux_namespaces: list[str] = field(default_factory=lambda: ["flux-system"])
+
+
+@dataclass
 class AzureConfig:
     subscription: str | None = None
     resource_group: str = "rg-tripgen-dev"
@@ -139,6 +147,7 @@ class ToolConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     cost: CostConfig = field(default_factory=CostConfig)
+    gitops: GitOpsConfig = field(default_factory=GitOpsConfig)
     environments: dict[str, Environment] = field(default_factory=dict)
     default_environment: str | None = None
     # connect + read deadline of every Kubernetes API request but watches (seconds), as
@@ -157,7 +166,7 @@ class ToolConfig:
 
 
 SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupConfig, "timeouts": TimeoutsConfig,
-            "schedule": ScheduleConfig, "azure": AzureConfig, "cost": CostConfig}
+            "schedule": ScheduleConfig, "azure": AzureConfig, "cost": CostConfig, "gitops": GitOpsConfig}
 
 
 def candidates() -> list[Path]:

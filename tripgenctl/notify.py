@@ -54,3 +54,15 @@ def post(url: str | None, summary: dict[str, Any], timeout: float = TIMEOUT) -> 
         return NotifyResult(False, "timed out" if isinstance(reason, (socket.timeout, TimeoutError)) else f"unreachable ({type(reason).__name__ if not isinstance(reason, str) else reason})")
     except (OSError, ValueError) as exc:
         return NotifyResult(False, f"failed ({type(exc).__name__})")
+
+
+def ready_message(namespace: str, context: str, who: str, seconds: float, not_ready: list[str], until: str | None,
+                  until_why: str, workloads: int) -> dict[str, Any]:
+    """The one message an ordered `up` sends when it is done: the environment is ready (or what
+    is not), who woke it, how long it took and until when it stays up."""
+    head = "environment ready" if not not_ready else "environment up, not ready: " + ", ".join(not_ready)
+    stays = f"stays up until {until} ({until_why})" if until else "stays up until someone runs down"
+    text = f"tripgenctl: {head} in {context}/{namespace}, woken by {who} in {seconds:.0f}s; {stays}"
+    return {"text": text, "event": "environment ready", "action": "up", "namespace": namespace, "context": context,
+            "result": "ready" if not not_ready else "partly ready", "by": who, "duration": round(seconds, 2),
+            "not_ready": not_ready, "until": until, "until_why": until_why, "workloads": workloads}

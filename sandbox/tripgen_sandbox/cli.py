@@ -34,6 +34,7 @@ def register(app: typer.Typer, host) -> None:
         backoff_cap: Optional[float] = typer.Option(None, "--backoff-cap", help="Longest restart back-off in seconds (kubelet: 300)."),
         timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the API to answer."),
         azure: bool = typer.Option(True, "--azure/--no-azure", help="Also start the Azure fakes (ARM, token endpoint, Service Bus) in their own process."),
+        gitops_crds: bool = typer.Option(False, "--gitops-crds", help="Also serve the Argo CD Application, Flux Kustomization/HelmRelease and KEDA ScaledObject CRDs (reduced published schemas)."),
     ) -> None:
         """Start the sandbox in the background and write <state-dir>/kubeconfig; with the Azure
         fakes (default) also <state-dir>/azure.env. The fakes run apart from the cluster: an
@@ -48,6 +49,10 @@ def register(app: typer.Typer, host) -> None:
                 control.azure_stop(state)
             control.azure_start(state)
         st = control.status(state)
+        if gitops_crds:
+            from tripgen_sandbox import gitops
+
+            gitops.install(st.kubeconfig)
         render(st, options(ctx).output)
         if options(ctx).output == "table":
             typer.echo(f"\nUse it:  export KUBECONFIG={st.kubeconfig}   (context tripgen-sandbox)")

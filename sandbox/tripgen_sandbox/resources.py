@@ -65,6 +65,8 @@ TYPES: list[ResourceType] = [
     ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), categories=ALL, has_status=True),
     ResourceType("batch", "v1", "Job", "jobs", True, (), ("status",), categories=ALL, has_status=True),
     ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), categories=ALL, has_status=True),
+    # served and stored only (no autoscaling controller): tripgenctl's down/up hold and restore them
+    ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("status",), categories=ALL, has_status=True),
     ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     ResourceType("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",), has_status=True),
     ResourceType("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),

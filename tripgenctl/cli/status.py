@@ -5,7 +5,9 @@ scaled_down_by, scaled_down_at, excluded, state, since, age, image, drift, reaso
 awake_until (RFC3339 while `tripgenctl wake` keeps the nightly down away, null when not, and
 "unknown (why)" when the namespace could not be read: then status also exits 2 when the API
 could not answer (5xx, 429) and 1 when it refused (403), with one `error:` line on stderr),
-pods: [{name, workload, phase, ready, is_ready, restarts, node, reason, age, ready_since}]}."""
+pods: [{name, workload, phase, ready, is_ready, restarts, node, reason, age, ready_since}],
+spec_drift: [{kind, name, container, field, expected, live, against ("manifests" | "down": changed
+while asleep), by (the field managers owning it)}]}."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
         opts = options(ctx)
         kube = opts.kube()
-        result = workloads.read(kube)
+        result = workloads.read(kube, manifests=True)
         result.cost_this_month = cost.summary_line(kube, opts.config or load())
         render(result, opts.output)
         if result.exit_code:  # shown as unknown; a script must not read it as "none"

@@ -19,7 +19,7 @@ NOTIFY_HELP = "Webhook (Slack/Teams-compatible) told when the run fails or skips
 def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool = False, exclude: Sequence[str] = (),
             include_data: bool = False, wait: bool = True, timeout: float = 300, wait_lock: bool = False, scheduled: bool = False,
             log_format: str = "text", notify_url: str | None = None, cluster: bool = False,
-            allow_other_context: bool = False) -> None:
+            allow_other_context: bool = False, ignore_gitops: bool = False) -> None:
     """Shared by `down`, `up` and `wake`, so the three print, log and exit alike."""
     from dataclasses import replace
 
@@ -39,7 +39,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     request = updown.Request(action, opts.namespace, opts.context, opts.kubeconfig, yes=yes, dry_run=dry_run, exclude=tuple(exclude),
                              include_data=include_data, wait=wait, timeout=timeout, wait_lock=wait_lock, scheduled=scheduled,
                              log_format=log_format, notify_url=notify_url, cluster=cluster,
-                             allow_other_context=allow_other_context)
+                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops)
 
     def show_result(result) -> None:
         if log_format != "json" or is_machine(opts.output):  # JSON log lines already carry it, unless -o json/yaml asks for stdout
@@ -78,13 +78,14 @@ def register(app: typer.Typer) -> None:
         notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help=NOTIFY_HELP),
         cluster: bool = typer.Option(False, "--cluster", help=CLUSTER_HELP_DOWN),
         allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        ignore_gitops: bool = typer.Option(False, "--ignore-gitops", help="Scale even where an Argo CD Application or Flux object managing the namespace cannot be paused (it will likely put the replicas back)."),
     ) -> None:
         """Scale the applications to 0, remembering each one's replica count (databases stay up).
         Exit codes: 0 done (or a scheduled run skipped), 1 a workload did not stop or the cluster
         refused (forbidden, lock held), 2 usage error or the cluster cannot be reached."""
         execute(ctx, "down", yes=yes, dry_run=dry_run, exclude=exclude or (), include_data=include_data, wait=not no_wait, timeout=timeout,
                 wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster,
-                allow_other_context=allow_other_context)
+                allow_other_context=allow_other_context, ignore_gitops=ignore_gitops)
 
     @app.command("up")
     @handle_errors

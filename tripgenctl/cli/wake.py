@@ -19,6 +19,8 @@ def register(app: typer.Typer) -> None:
         for_: Optional[str] = typer.Option(None, "--for", metavar="DURATION", help="Keep it awake this long from now: 3h, 90m, 1h30m."),
         until: Optional[str] = typer.Option(None, "--until", metavar="HH:MM", help="Keep it awake until this time of day (schedule time zone; tomorrow if already past)."),
         cancel: bool = typer.Option(False, "--cancel", help="Forget a previous wake: the nightly down runs as scheduled (nothing is scaled now)."),
+        extend: Optional[str] = typer.Option(None, "--extend", metavar="DURATION", help="Keep it awake this much longer than the current wake (from now if none): 1h, 30m. Nothing is scaled."),
+        notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help="Webhook told once the environment is ready (who woke it, how long it took, until when it stays up)."),
         no_wait: bool = typer.Option(False, "--no-wait", help="Scale and return without waiting for readiness."),
         timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for everything to become Ready."),
         log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json."),
@@ -34,16 +36,25 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import guard, schedule
 
-        # checked before any call: a bad duration must not half-run (record nothing, scale nothing).
-        # Combinations (--for with --until or --cancel, a time of day in --for) are judged below.
-        span = None
-        if for_ and not until and not cancel and ":" not in for_:
-            span = validate.duration(for_, "--for", validate.MAX_WAKE)
+        # checked before any call: a bad duration must not half-run (record nothing, scale nothing)
+        span = validate.duration(for_, "--for", validate.MAX_WAKE) if for_ and not until and not cancel and ":" not in for_ else None
+        more = validate.duration(extend, "--extend", validate.MAX_WAKE) if extend else None
+        if more is not None and (for_ or until or cancel):
+            raise UsageError("--extend takes no --for / --until / --cancel")
         validate.seconds(timeout, "--timeout")
         cfg = load()
         opts = options(ctx)
         # the target guard before anything is written (the up below checks again)
         guard.require_expected(opts.kube(), cfg, "wake", allow_other_context=allow_other_context)
+        if more is not None:
+            now = datetime.now(timezone.utc)
+            current = schedule.parse_awake(schedule.awake_until(opts.kube()))
+            base = current if current is not None and current > now else now
+            if base + more - now > validate.MAX_WAKE:
+                raise UsageError(f"--extend {extend}: the wake would end more than {validate.MAX_WAKE.days} days from now")
+            result = schedule.record_wake(opts.kube(), cfg, base + more)
+            typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})")
+            return
         if cancel:
             if for_ or until:
                 raise UsageError("--cancel takes no --for / --until")
@@ -55,4 +66,5 @@ def register(app: typer.Typer) -> None:
 
         result = schedule.record_wake(opts.kube(), cfg, when, who=user_host())
         typer.echo(f"{result.namespace}: {result.message} ({result.awake_until})", err=True)
-        execute(ctx, "up", yes=True, wait=not no_wait, timeout=timeout, log_format=log_format, allow_other_context=allow_other_context)
+        execute(ctx, "up", yes=True, wait=not no_wait, timeout=timeout, log_format=log_format, allow_other_context=allow_other_context,
+                notify_url=notify)

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.ops import controls as ctl
 from tripgenctl.ops import waiting
+from tripgenctl.ops.controls import Control, ControlRow
+from tripgenctl.ops.drift import SNAPSHOT_ANNOTATION
 from tripgenctl.ops import workloads as wl
 from tripgenctl.ops.progress import Reporter
 
@@ -44,6 +47,8 @@ class Step:
     note: str = ""
     selector: dict = field(default_factory=dict)
     resource_version: str = ""
+    hold: bool = False  # at 0 before down (a person's doing): recorded as 0, so up leaves it at 0
+    snapshot: str = ""  # down: its containers as they were (ops/drift.py), kept with the ledger
     # filled by execution
     result: str = ""
     ok: bool | None = None
@@ -82,8 +87,10 @@ class PlanView:
     namespace: str
     steps: list[PlanRow] = field(default_factory=list)
     skipped: list[PlanRow] = field(default_factory=list)
+    controls: list[ControlRow] = field(default_factory=list)  # GitOps, autoscalers, CronJobs paused / restored
+    warnings: str | None = None  # what could not be looked at (a refused list)
 
-    __sections__ = ("steps", "skipped")
+    __sections__ = ("steps", "skipped", "controls")
 
 
 @dataclass
@@ -92,6 +99,11 @@ class Plan:
     namespace: str
     steps: list[Step] = field(default_factory=list)  # in execution order
     skipped: list[Step] = field(default_factory=list)  # excluded / left alone, with the reason
+    controls: list[Control] = field(default_factory=list)  # ops/controls.py: held at down, restored at up
+    refusals: list[str] = field(default_factory=list)  # GitOps objects down could not pause (it refuses)
+    drift: list = field(default_factory=list)  # up: ops/drift.DriftRow, what changed while asleep
+    warnings: list[str] = field(default_factory=list)  # autoscalers / CronJobs that could not be listed
+    ignore_gitops: bool = False
 
     __sections__ = ("steps", "skipped")
 
@@ -103,7 +115,9 @@ class Plan:
         def row(s: Step, order: int) -> PlanRow:
             return PlanRow(s.kind, s.name, order, s.current, s.target, s.transition, s.note)
 
-        return PlanView(self.action, self.namespace, [row(s, s.stage + 1) for s in self.steps], [row(s, 0) for s in self.skipped])
+        return PlanView(self.action, self.namespace, [row(s, s.stage + 1) for s in self.steps], [row(s, 0) for s in self.skipped],
+                        [control_row(c, self.action, planned=True, ignore_gitops=self.ignore_gitops) for c in self.controls],
+                        "; ".join(self.warnings + (self.refusals if self.action == "down" else [])) or None)
 
 
 @dataclass
@@ -132,8 +146,11 @@ class RunResult:
     workloads: list[WorkloadResult] = field(default_factory=list)
     skipped: list[WorkloadResult] = field(default_factory=list)
     postgres_query: str | None = None  # up: "SELECT 1 ok" / why not
+    controls: list[ControlRow] = field(default_factory=list)  # GitOps, autoscalers, CronJobs: what was paused / restored
+    drift: list = field(default_factory=list)  # up: what changed while the environment slept (ops/drift.py)
+    warnings: str | None = None
 
-    __sections__ = ("workloads", "skipped")
+    __sections__ = ("workloads", "skipped", "controls", "drift")
 
 
 # ---- planning (pure) --------------------------------------------------------------------------
@@ -148,7 +165,7 @@ def plan_down(status: wl.NamespaceStatus, data_names: tuple[str, str], include_d
     """Apps first (stage 0), then Redis (1), then PostgreSQL (2) when include_data."""
     plan = Plan("down", status.namespace)
     for w in status.workloads:
-        step = Step(w.kind, w.name, w.role, 0, w.desired, 0, selector=w.selector, resource_version=w._resource_version)
+        step = Step(w.kind, w.name, w.role, 0, w.desired, 0, selector=w.selector, resource_version=w._resource_version, snapshot=w._snapshot)
         if w.name in exclude or w.ref in exclude:
             step.change, step.target, step.note = False, w.desired, "excluded (--exclude)"
             plan.skipped.append(step)
@@ -171,7 +188,8 @@ def plan_down(status: wl.NamespaceStatus, data_names: tuple[str, str], include_d
                 step.note += f"; {w.drift}"
         elif w.desired == 0:
             step.record = None
-            step.note = "already at 0 (nothing recorded: up starts 1)"
+            step.hold = True
+            step.note = "at 0 before down (by hand): recorded, up leaves it at 0"
         else:
             step.record = w.desired
             step.note = f"remember {w.desired}"
@@ -181,12 +199,25 @@ def plan_down(status: wl.NamespaceStatus, data_names: tuple[str, str], include_d
     return plan
 
 
+def asleep_since(status: wl.NamespaceStatus):
+    """When the environment went to sleep: the earliest scaled-down stamp of the ledger (None:
+    it is not asleep, nothing carries the ledger)."""
+    stamps = [t for w in status.workloads if (t := wl.parse_time(w.scaled_down_at)) is not None]
+    return min(stamps) if stamps else None
+
+
 def plan_up(status: wl.NamespaceStatus, data_names: tuple[str, str], exclude: tuple[str, ...] = ()) -> Plan:
     """Data (PostgreSQL, Redis) first (stage 0), then the apps (1). Each goes back to its
     remembered count; without one, a workload at 0 gets 1 and a running one keeps its count."""
     plan = Plan("up", status.namespace)
+    slept = asleep_since(status)
     for w in status.workloads:
         step = Step(w.kind, w.name, w.role, 0 if w.role == "data" else 1, w.desired, w.desired, selector=w.selector, resource_version=w._resource_version)
+        created = wl.parse_time(w._created)
+        if slept is not None and w.remembered is None and w.scaled_down_at is None and created is not None and created > slept:
+            step.change, step.note = False, f"created while the environment slept (after {wl.rfc3339(slept)}): up leaves it alone"
+            plan.skipped.append(step)
+            continue
         if w.name in exclude or w.ref in exclude:
             step.change, step.note = False, "excluded (--exclude)"
             plan.skipped.append(step)
@@ -195,7 +226,10 @@ def plan_up(status: wl.NamespaceStatus, data_names: tuple[str, str], exclude: tu
             step.change, step.note = False, f"excluded ({wl.EXCLUDE_ANNOTATION})"
             plan.skipped.append(step)
             continue
-        if w.remembered is not None:
+        if w.remembered == 0:  # a person had it at 0 before down: up does not start it
+            step.hold = True
+            step.note = "was at 0 before down (by hand): stays at 0" if w.desired == 0 else f"was at 0 before down; scaled to {w.desired} while asleep: kept"
+        elif w.remembered is not None:
             step.target = w.remembered
             step.note = f"remembered {w.remembered}"
             if w.drift:
@@ -209,7 +243,59 @@ def plan_up(status: wl.NamespaceStatus, data_names: tuple[str, str], exclude: tu
         step.change = step.target != w.desired or has_annotations
         plan.steps.append(step)
     plan.steps.sort(key=lambda s: (s.stage, s.kind, s.name))
+    plan.drift = [r for r in status.spec_drift if r.against == "down"]
     return plan
+
+
+# ---- the controls (GitOps, autoscalers, CronJobs) ------------------------------------------------
+
+FAMILY_ORDER = {"gitops": 0, "autoscaler": 1, "job": 2}
+
+
+def control_row(c: Control, action: str, planned: bool = False, ignore_gitops: bool = False) -> ControlRow:
+    """What happens (planned) or happened to one control, in words."""
+    fields = ", ".join(p[-1] for p in c.pause)
+    if c.result and not planned:
+        change = c.result
+    elif action == "down":
+        if c.allowed is False:
+            change = "left on (--ignore-gitops)" if c.family == "gitops" and ignore_gitops else "not allowed to patch: left as is"
+        elif not c.needs_pause:
+            change = "already paused (original kept)"
+        else:
+            change = f"pause ({ctl.describe(c.pause)})"
+    else:
+        change = f"restore ({ctl.describe(c.recorded)})" if c.recorded is not None else "nothing recorded"
+    note = c.note or (f"original {fields} recorded on it" if action == "down" and c.recorded is None and c.allowed is not False else "")
+    return ControlRow(c.kind, c.namespace, c.name, c.now, change, note)
+
+
+def attach_controls(plan: Plan, found: list[Control], bounds: dict[str, tuple[int, int]] | None = None) -> None:
+    """Add the controls to the plan (down: all found; up: the ones with a ledger). Up also keeps
+    each target within its HPA's bounds as they will be after the restore."""
+    keep = found if plan.action == "down" else [c for c in found if c.recorded is not None]
+    plan.controls = sorted(keep, key=lambda c: (FAMILY_ORDER.get(c.family, 9), c.kind, c.namespace, c.name))
+    if plan.action == "up":
+        for s in plan.steps:
+            lo, hi = (bounds or {}).get(s.ref, (0, 0))
+            if s.change and s.target > 0 and not s.hold:  # a running workload is the HPA's own business
+                wanted = max(s.target, lo) if lo else s.target
+                wanted = min(wanted, hi) if hi else wanted
+                if wanted != s.target:
+                    s.note += f"; {wanted} to agree with its HPA ({lo}..{hi})"
+                    s.target, s.change = wanted, True
+
+
+def _run_controls(kube, cs: list[Control], action: str, rep: Reporter, who: str, at: str, guard: Guard) -> None:
+    for c in cs:
+        if action == "down" and c.allowed is False:
+            c.ok, c.result = True, "left as is (not allowed to patch)"
+            continue
+        if action == "down":
+            ctl.pause(kube, c, who, at, guard)
+        else:
+            ctl.resume(kube, c, guard)
+        rep.item(f"{c.kind.lower()}/{c.name}", c.result, True)
 
 
 # ---- API writes with retries --------------------------------------------------------------------
@@ -268,9 +354,11 @@ def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | N
     Returns what is remembered now (None when the workload turned out to be at 0)."""
     path = object_path(kube, step.kind, step.name)
     rv = step.resource_version
-    count = step.record
+    count = 0 if step.hold else step.record
     for i in range(6):
         annotations = {wl.REPLICAS_ANNOTATION: str(count), wl.SCALED_DOWN_ANNOTATION: json.dumps({"by": by, "at": at}, separators=(",", ":"))}
+        if step.snapshot:
+            annotations[SNAPSHOT_ANNOTATION] = step.snapshot
         patch: dict = {"metadata": {"annotations": annotations}}
         if rv:
             patch["metadata"]["resourceVersion"] = rv
@@ -285,16 +373,18 @@ def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | N
         if wl.remembered_of(ann) is not None:
             return wl.remembered_of(ann)
         count = int((cur.get("spec") or {}).get("replicas") or 0)
-        if count == 0:
+        if count == 0 and not step.hold:
             return None
+        step.hold = count == 0  # scaled up meanwhile: an ordinary step, recorded and scaled
         rv = cur["metadata"].get("resourceVersion", "")
+        step.snapshot = wl.drift_snapshot(cur)
         time.sleep(min(0.1 * 2**i, 1.0))
     raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
 
 
 def forget(kube, step: Step, guard: Guard = None) -> None:
     path = object_path(kube, step.kind, step.name)
-    patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None}}}
+    patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None, SNAPSHOT_ANNOTATION: None}}}
     status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
                               f"annotate {step.ref}", guard=guard)
     _check(status, body, f"clear remembered replicas of {step.ref}")
@@ -355,12 +445,17 @@ def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300
     deadline = started + timeout
     at = wl.rfc3339()
     ok = True
+    if plan.controls:  # before any scaling: a self-healing controller would undo it
+        rep.phase("pausing GitOps, autoscalers and CronJobs")
+        _run_controls(kube, plan.controls, "down", rep, who, at, guard)
     for stage in _stages(plan.steps):
         rep.phase(f"stopping {STAGE_TITLES_DOWN.get(stage[0].stage, 'workloads')}")
         for s in stage:
-            if s.record is not None:
+            if s.record is not None or s.hold:
                 remembered = remember(kube, s, who, at, guard)
-                s.note = f"remembered {remembered}" if remembered is not None else s.note
+                if s.hold is False and s.current == 0 and remembered:  # scaled up since the plan
+                    s.current = remembered
+                s.note = (f"remembered {remembered}" if not s.hold else s.note) if remembered is not None else s.note
             s.started = time.monotonic()
             if s.current != 0:
                 scale(kube, s.kind, s.name, 0, guard)
@@ -387,7 +482,15 @@ def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300
     skipped = [_result(s, "left alone", s.note) for s in plan.skipped]
     stopped = sum(1 for s in plan.steps if s.ok)
     message = f"{stopped} workload(s) down" + (f", {len(plan.skipped)} left alone" if plan.skipped else "") if ok else "down did not finish: " + "; ".join(f"{s.name}: {s.reason}" for s in plan.steps if s.ok is False)
-    return RunResult("down", plan.namespace, False, ok, message, round(time.monotonic() - started, 2), workloads, skipped)
+    held = [s.name for s in plan.steps if s.hold]
+    if held:
+        message += f"; {', '.join(held)} already at 0 by hand (stays at 0 after up)"
+    paused = [c for c in plan.controls if c.result in ("paused", "already paused")]
+    if paused:
+        message += f"; paused {len(paused)} controller object(s) ({', '.join(sorted({c.kind for c in paused}))})"
+    return RunResult("down", plan.namespace, False, ok, message, round(time.monotonic() - started, 2), workloads, skipped,
+                     controls=[control_row(c, "down", ignore_gitops=plan.ignore_gitops) for c in plan.controls],
+                     warnings="; ".join(plan.warnings + plan.refusals) or None)
 
 
 def run_up(
@@ -408,6 +511,12 @@ def run_up(
     pg_query: str | None = None
     stages = _stages(plan.steps)
     blocked: str | None = None
+    # KEDA paused at 0 holds its target at 0 (and an HPA's bounds shape it): resumed first
+    early = [c for c in plan.controls if c.family == "autoscaler"]
+    late = sorted((c for c in plan.controls if c.family != "autoscaler"), key=lambda c: -FAMILY_ORDER.get(c.family, 9))
+    if early:
+        rep.phase("resuming autoscalers")
+        _run_controls(kube, early, "up", rep, "", "", guard)
     for stage in stages:
         title = STAGE_TITLES_UP.get(stage[0].stage, "workloads")
         if blocked:
@@ -467,6 +576,15 @@ def run_up(
             if h and not h.startswith("UP") and not h.startswith("no service"):
                 ok = False
                 s.ok, s.result, s.reason = False, "unhealthy", h
+    if ok and late:  # CronJobs, then GitOps last: only once the workloads are up
+        rep.phase("resuming CronJobs and GitOps")
+        _run_controls(kube, late, "up", rep, "", "", guard)
+    for c in late:
+        if c.ok is None:
+            c.result = "left paused: up incomplete (the next up restores it)"
+    for s in plan.steps:
+        if s.hold and s.target == 0 and s.ok:
+            s.result, s.reason = "left at 0", "was at 0 before down (by hand)"
     workloads = [_result(s, s.result, s.reason, health.get(s.name)) for s in plan.steps]
     skipped = [_result(s, "left alone", s.note) for s in plan.skipped]
     took = round(time.monotonic() - started, 2)
@@ -474,7 +592,19 @@ def run_up(
         message = f"{sum(1 for s in plan.steps if s.target > 0)} workload(s) up in {took}s" if wait else f"scaled {len(plan.changes)} workload(s) (not waiting)"
     else:
         message = "up incomplete: " + "; ".join(f"{s.ref} {s.reason}" for s in plan.steps if s.ok is False)
-    return RunResult("up", plan.namespace, False, ok, message, took, workloads, skipped, pg_query)
+    held = [s.name for s in plan.steps if s.hold and s.target == 0]
+    if held:
+        message += f"; {', '.join(held)} left at 0 (at 0 by hand before down)"
+    newborn = [s.name for s in plan.skipped if s.note.startswith("created while")]
+    if newborn:
+        message += f"; {', '.join(newborn)} created while asleep, left alone"
+    restored = [c for c in plan.controls if c.result.startswith("restored")]
+    if restored:
+        message += f"; restored {len(restored)} controller object(s) ({', '.join(sorted({c.kind for c in restored}))})"
+    if plan.drift:
+        message += f"; changed while asleep: " + ", ".join(f"{r.name} {r.field} ({r.by})" for r in plan.drift)
+    return RunResult("up", plan.namespace, False, ok, message, took, workloads, skipped, pg_query,
+                     controls=[control_row(c, "up") for c in plan.controls], drift=list(plan.drift), warnings="; ".join(plan.warnings) or None)
 
 
 # ---- checks -----------------------------------------------------------------------------------

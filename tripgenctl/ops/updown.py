@@ -44,6 +44,7 @@ class Request:
     notify_url: str | None = None  # an explicit --notify
     cluster: bool = False
     allow_other_context: bool = False  # the target guard (ops/guard.py): --yes does not imply it
+    ignore_gitops: bool = False  # down: scale even where an Argo CD / Flux object cannot be paused
 
 
 @dataclass
@@ -131,8 +132,49 @@ def run(
     show_result(result)
     _trail(req, where, "ok" if result.ok else "failed", result.message, say)
     done = summary("ok" if result.ok else "failed", None if result.ok else result.message, records)
-    _finish(req, done, url, say)
+    if req.action == "up" and url:  # the one message of an up that ran: ready, or what is not
+        _finish(req, done, None, say)
+        _tell_ready(req, where, result, url, time.monotonic() - started, say)
+    else:
+        _finish(req, done, url, say)
     return Outcome(result, cluster_result, None, done)
+
+
+def _until(kube) -> tuple[str | None, str]:
+    """Until when the environment stays up: a `wake --for/--until` on the namespace, else the
+    next scheduled down (if a schedule is installed in the namespace)."""
+    from datetime import datetime, timezone
+
+    try:
+        awake = schedule.parse_awake(schedule.awake_until(kube))
+    except ToolError:
+        awake = None
+    if awake is not None and awake > datetime.now(timezone.utc):
+        return awake.strftime("%Y-%m-%dT%H:%M:%SZ"), "wake"
+    try:
+        installed = kube.get_object("batch/v1", "CronJob", schedule.DOWN_JOB, kube.namespace)
+    except ToolError:
+        installed = None
+    if installed and not (installed.get("spec") or {}).get("suspend"):
+        runs = schedule.next_runs(load(), "down", count=1)
+        if runs:
+            return runs[0].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "the nightly down"
+    return None, ""
+
+
+def _tell_ready(req: Request, where: dict, result: scaling.RunResult, url: str, seconds: float, say: Callable[[str, bool], None]) -> None:
+    from tripgenctl.ops.safety import who
+
+    kube = where.get("kube")
+    until, why = _until(kube) if kube is not None else (None, "")
+    not_ready = [f"{w.kind}/{w.name} ({w.reason or w.result})" for w in result.workloads if w.result not in ("ready", "down", "left at 0", "unchanged")]
+    by = who() + (" (scheduled)" if req.scheduled else "")
+    sent = notify.post(url, notify.ready_message(where["namespace"], where["context"], by, seconds, not_ready, until, why, len(result.workloads)))
+    note = f"webhook told: environment {'ready' if not not_ready else 'partly ready'} ({sent.detail})" if sent else f"webhook notification failed: {sent.detail}"
+    if req.log_format == "json":
+        runlog.emit(req.action, note, level="info" if sent else "warning", action=req.action, notify=sent.detail)
+    else:
+        say(note, True)
 
 
 def _trail(req: Request, where: dict, result: str, message: str, say: Callable[[str, bool], None]) -> None:
@@ -179,6 +221,35 @@ def _history(kube, reporter: Callable, action: str, result: str, who: str, detai
     warning = history.record(kube, kube.namespace, action, result, who, detail[:200], keep_months=load().cost.history_months)
     if warning:
         reporter().log(warning, "warning")
+
+
+def _controls(kube, plan: scaling.Plan, req: Request) -> None:
+    """The GitOps objects, autoscalers and CronJobs the run must hold (down) or restore (up),
+    with the permission to patch each asked first at down (ops/gitops.py, ops/autoscalers.py)."""
+    from tripgenctl.ops import autoscalers, controls, gitops
+
+    cfg = load().gitops
+    found = gitops.find(kube, kube.namespace, list(cfg.argocd_namespaces), list(cfg.flux_namespaces))
+    targets = {s.ref for s in plan.steps}
+    inside, problems, bounds = autoscalers.find(kube, kube.namespace, targets)
+    plan.ignore_gitops = req.ignore_gitops
+    if plan.action == "down":
+        plan.refusals = gitops.check_permissions(kube, found)
+        cache: dict = {}
+        for c in inside:
+            if c.needs_pause:
+                c.allowed, _ = controls.may_patch(kube, c.namespace, c.group, c.plural, cache)
+    plan.warnings = list(problems)
+    scaling.attach_controls(plan, found.controls + inside, bounds)
+
+
+def _refuse_unpaused_gitops(plan: scaling.Plan, kube) -> None:
+    """Scaling under an Argo CD / Flux object that stays automated saves nothing (it puts the
+    replicas back within minutes): refuse, and say why, unless --ignore-gitops."""
+    if plan.action != "down" or not plan.refusals or plan.ignore_gitops:
+        return
+    raise ToolError(f"down refused in {kube.context_name}/{kube.namespace}: " + "; ".join(plan.refusals)
+                    + " -- grant that permission, or pass --ignore-gitops to scale anyway (the controller will likely put the replicas back)", 1)
 
 
 def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
@@ -239,19 +310,25 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         def make_plan():
             status = workloads.read(kube, data_names)
             if action == "down":
-                return scaling.plan_down(status, data_names, include_data=req.include_data, exclude=excl)
-            return scaling.plan_up(status, data_names, exclude=excl)
+                plan = scaling.plan_down(status, data_names, include_data=req.include_data, exclude=excl)
+            else:
+                plan = scaling.plan_up(status, data_names, exclude=excl)
+            _controls(kube, plan, req)
+            return plan
 
         plan = make_plan()
         if req.dry_run:
             show_plan(plan.view())
             return None, None
+        _refuse_unpaused_gitops(plan, kube)
         if not req.yes:
             if reporters:  # the question needs the terminal to itself
                 reporters.pop().close()
             show_plan(plan.view())
             n = len(plan.changes)
-            confirm(f"{action} {n} workload(s) in {kube.context_name}/{kube.namespace}"
+            held = [c for c in plan.controls if c.allowed is not False]
+            also = f" ({'pausing' if action == 'down' else 'restoring'} {len(held)} GitOps/autoscaler/CronJob object(s))" if held else ""
+            confirm(f"{action} {n} workload(s){also} in {kube.context_name}/{kube.namespace}"
                     + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
         where.update(kube=kube, approved=True)
         rep = reporter()
@@ -259,6 +336,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
         with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait) as held:
             plan = make_plan()  # the state may have changed while we asked or waited
+            _refuse_unpaused_gitops(plan, kube)
             # every write is checked against the Lease first: a run that lost the lock (frozen
             # past its lease while another run took it) stops with LostLock, exit 1
             if action == "down":

@@ -67,6 +67,8 @@ class WorkloadInfo:
     reasons: list[str] = field(default_factory=list)  # failing pods' reasons
     selector: dict = field(default_factory=dict)
     _resource_version: str = ""  # for rv-guarded writes; not part of the output
+    _created: str | None = None  # creationTimestamp: `up` leaves a workload created while asleep alone
+    _snapshot: str = ""  # its containers' image/resources/env/command, kept by down (ops/drift.py)
 
     __table__ = ("kind", "name", "desired", "ready", "remembered", "state", "age", "image", "reasons", "drift")
 
@@ -85,10 +87,11 @@ class NamespaceStatus:
     pods: list[PodInfo] = field(default_factory=list)
     awake_until: str | None = None  # `tripgenctl wake`: the scheduled down skips until then (RFC3339); "unknown (why)" when unreadable
     cost_this_month: str | None = None  # `tripgenctl cost`'s month so far and projection, one line ("unknown (why)")
+    spec_drift: list = field(default_factory=list)  # ops/drift.DriftRow: image/resources/env/command vs manifests or since down, and by whom
     _unknown: dict[str, str] = field(default_factory=dict)  # field -> why it could not be read (not part of the output)
     _unknown_exit: int = 0  # 2: the API could not answer (5xx, 429); 1: it refused (403) or answered oddly
 
-    __sections__ = ("workloads", "pods")
+    __sections__ = ("workloads", "pods", "spec_drift")
 
     @property
     def exit_code(self) -> int:
@@ -103,8 +106,10 @@ class NamespaceStatus:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
-    """One consistent-enough picture of the namespace (4 list/get calls, run in parallel)."""
+def read(kube, data_names: tuple[str, ...] | None = None, manifests: bool = False) -> NamespaceStatus:
+    """One consistent-enough picture of the namespace (4 list/get calls, run in parallel).
+    Drift beyond replicas: always since down (the snapshot down kept); with `manifests` also
+    against the rendered manifests (status)."""
     ns = kube.namespace
     unreadable, unknown_exit = None, 0
     try:
@@ -135,6 +140,8 @@ def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
         data_names = _configured_data_names()
     result = build(ns, lists["deployments"], lists["statefulsets"], lists["pods"], data_names, now=datetime.now(timezone.utc))
     result.context = kube.context_name
+    objs = [("Deployment", d) for d in lists["deployments"]] + [("StatefulSet", o) for o in lists["statefulsets"]]
+    result.spec_drift = _spec_drift(objs, ns, manifests)
     if unreadable is None:
         result.awake_until = _awake_until(ns_obj)
     else:  # unknown is not none: the wake annotation may well be there
@@ -142,6 +149,27 @@ def read(kube, data_names: tuple[str, ...] | None = None) -> NamespaceStatus:
         result._unknown["awake_until"] = unreadable
         result._unknown_exit = unknown_exit or 1
     return result
+
+
+def _spec_drift(objs: list[tuple[str, dict]], namespace: str, manifests: bool) -> list:
+    from tripgenctl.ops import drift as spec_drift
+
+    rows = spec_drift.since_down(objs)
+    if manifests:
+        try:
+            from tripgenctl import manifests as m
+
+            rendered = m.render(namespace, _configured_profile())
+        except (ToolError, OSError, ValueError):
+            rendered = []  # no manifests to compare with: nothing to say
+        rows += spec_drift.against_manifests(objs, rendered)
+    return rows
+
+
+def _configured_profile() -> str | None:
+    from tripgenctl.config import load
+
+    return load().profile
 
 
 def unreadable_reason(what: str, status: int, body) -> str:
@@ -342,7 +370,15 @@ def workload_info(kind: str, obj: dict, pods: list[dict], data_names: tuple[str,
         reasons=reasons,
         selector=spec.get("selector") or {},
         _resource_version=meta.get("resourceVersion", ""),
+        _created=meta.get("creationTimestamp"),
+        _snapshot=drift_snapshot(obj),
     )
+
+
+def drift_snapshot(obj: dict) -> str:
+    from tripgenctl.ops import drift as spec_drift
+
+    return spec_drift.snapshot_text(obj)
 
 
 def overall_state(workloads: list[WorkloadInfo]) -> tuple[str, str]:

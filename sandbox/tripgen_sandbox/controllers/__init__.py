@@ -9,6 +9,7 @@ import asyncio
 from datetime import datetime
 from typing import Callable
 
+from tripgen_sandbox.controllers.argoselfheal import ArgoSelfHealController
 from tripgen_sandbox.controllers.bootstrap import ensure_bootstrap
 from tripgen_sandbox.controllers.cronjob import CronJobController
 from tripgen_sandbox.controllers.deployment import DeploymentController
@@ -40,6 +41,7 @@ ALL = (
     EndpointsController,
     GarbageCollector,
     ClusterRoleAggregationController,
+    ArgoSelfHealController,  # a test stand-in: acts only on Argo CD Applications (sandbox gitops CRDs)
 )
 
 __all__ = ["ALL", "Controller", "Manager", "build", "ensure_bootstrap", "start_all"]
