@@ -49,6 +49,12 @@ class BackupConfig:
     name_format: str = "dev-backup-%Y%m%d-%H%M%S"
     keep_days: int = 7
     format: str = "custom"  # custom (-Fc) | plain
+    # the team store (ops/store.py): azure://<account>/<container>[/<prefix>]
+    store: str | None = None
+    store_keep_min: int = 3  # `db prune --store` never leaves fewer verified backups than this
+    # a verified backup to the store before every scheduled `down` (None: on when a store is set)
+    before_scheduled_down: bool | None = None
+    max_age_days: float = 7.0  # doctor's `backup` check: the newest verified backup older than this warns
 
 
 @dataclass
@@ -285,6 +291,8 @@ def select_environment(cfg: ToolConfig, name: str | None) -> ToolConfig:
         cfg.expected_contexts = list(env.guard or [env.context])
     if env.backup_dir:
         cfg.backup.dir = env.backup_dir
+    if env.store:
+        cfg.backup.store = env.store
     return cfg
 
 
