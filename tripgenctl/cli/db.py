@@ -180,6 +180,32 @@ def register(app: typer.Typer) -> None:
             plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=False)
         render(plan, options(ctx).output)
 
+    @db.command("drill")
+    @handle_errors
+    @terminable
+    def drill_cmd(
+        ctx: typer.Context,
+        into: Optional[str] = typer.Option(None, "--into", help="The scratch database (default drill_YYYYmmdd_HHMMSS); must not exist."),
+        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Drill the store's newest backup instead of the directory's."),
+        target_minutes: float = typer.Option(30.0, "--target-minutes", help="The recovery target (SPEC: 30 minutes)."),
+    ) -> None:
+        """Restore the newest backup of this namespace into a scratch database, run the data
+        validation on it, drop it, and report the time to recover against the target. Exit 1
+        when a check fails, the counts differ or the target is missed. The live database is not
+        touched."""
+        from tripgenctl.ops import drill
+        from tripgenctl.render import is_machine, render
+
+        opts = options(ctx)
+        where = _store(store_url) if store_url else None
+        result = drill.drill(opts.kube(), _dir(backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
+        render(result, opts.output)
+        if not result.ok:
+            if not is_machine(opts.output):
+                typer.echo(f"error: {result.message}", err=True)
+            raise typer.Exit(1)
+
     @db.command("restore")
     @handle_errors
     @terminable
