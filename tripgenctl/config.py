@@ -92,6 +92,9 @@ class AzureConfig:
     resource_group: str = "rg-tripgen-dev"
     cluster_name: str = "aks-tripgen-dev"
     servicebus_namespace: str = "sb-tripgen-dev"
+    # AKS asks for a wait between power operations (15-30 minutes): `cluster stop` refuses
+    # within this many minutes of the last start or stop (ARM's systemData.lastModifiedAt)
+    power_cooldown_minutes: float = 15.0
 
 
 @dataclass
