@@ -217,6 +217,7 @@ def register(app: typer.Typer) -> None:
         no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the automatic backup of the current database."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a target other than the backup's origin."),
         drop_extra: bool = typer.Option(False, "--drop-extra", help="Also drop tables, views and sequences the backup does not hold."),
+        with_globals: bool = typer.Option(False, "--globals", help="Also restore the roles saved beside the dump (pg_dumpall --globals-only): missing roles are created, existing ones left as they are."),
         allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Restore a file that cannot be proven intact (an uncompressed custom archive without metadata)."),
         allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
         log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
@@ -257,7 +258,7 @@ def register(app: typer.Typer) -> None:
                     result = restore.restore(
                         kube, path, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
                         confirm=ask, allow_other_target=yes, progress=progress,
-                        drop_extra=drop_extra, allow_unverified=allow_unverified,
+                        drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
                     )
             plan.database, plan.safety_backup = result.target_database, result.safety_backup
             record.result = "ok" if result.counts_match is not False else "failed"

@@ -32,6 +32,7 @@ from tripgenctl.errors import ToolError, UsageError
 from tripgenctl.ops.backup import BackupInfo, Progress, iso, metadata_path, now_utc, private_dir
 
 SIDECAR = ".json"
+GLOBALS = ".globals"
 _ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
 _CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 
@@ -142,6 +143,12 @@ def push(path: Path, info: BackupInfo, store: StoreUrl, progress: Progress | Non
                 size += len(chunk)
             if back.hexdigest() != info.sha256 or size != info.size:
                 raise ToolError(f"upload of {path.name} failed verification: reading it back gave sha256 {back.hexdigest()[:12]}… ({size} bytes)")
+            globals_local = path.with_name(path.name + ".globals")
+            if info.globals_file and globals_local.exists():  # the roles beside the dump (ops/globals_dump.py)
+                roles = globals_local.read_bytes()
+                if hashlib.sha256(roles).hexdigest() != info.globals_sha256:
+                    raise ToolError(f"upload of {path.name} refused: {globals_local.name} changed since the backup")
+                c.put_small(blob + GLOBALS, roles)
             c.set_metadata(blob, _blob_metadata(info, verified=True))
             c.put_small(blob + SIDECAR, json.dumps(dict(info.__dict__, content_md5=sent_md5, store=str(store)), indent=2).encode())
             verified = True
@@ -151,6 +158,8 @@ def push(path: Path, info: BackupInfo, store: StoreUrl, progress: Progress | Non
                     c.delete(blob)
                 with contextlib.suppress(ToolError):
                     c.delete(blob + SIDECAR)
+                with contextlib.suppress(ToolError):
+                    c.delete(blob + GLOBALS)
     return StoredBackup(file=path.name, url=store.url_of(path.name), size=info.size, sha256=info.sha256, content_md5=sent_md5,
                         database=info.database, namespace=info.namespace, finished_at=info.finished_at, verified=True,
                         local_file=str(path), table_counts=info.table_counts)
@@ -186,7 +195,7 @@ def _entries(c, store: StoreUrl) -> list[StoreEntry]:
     names = {b.name for b in blobs}
     out = []
     for b in blobs:
-        if b.name.endswith(SIDECAR):
+        if b.name.endswith((SIDECAR, GLOBALS)):
             continue
         file = b.name[len(prefix):] if prefix else b.name
         if "/" in file:
@@ -259,6 +268,13 @@ def fetch(store: StoreUrl, file: str, progress: Progress | None = None) -> Itera
                             f"the metadata says {info.size} bytes and {info.sha256[:12]}…: the blob is damaged; nothing was restored")
         if facts.content_md5 and facts.content_md5 != md5.hexdigest():
             raise ToolError(f"refusing {file}: the service's content MD5 does not match the downloaded bytes; nothing was restored")
+        if info.globals_file:
+            with _container(store) as c:
+                roles = c.read_small(blob + GLOBALS, limit=64 << 20)
+            if roles is None or hashlib.sha256(roles).hexdigest() != info.globals_sha256:
+                raise ToolError(f"refusing {file}: its roles ({file}{GLOBALS}) are missing or damaged in the store; nothing was restored")
+            with open_private(path.with_name(path.name + GLOBALS)) as gh:
+                gh.write(roles)
         metadata_path(path).write_text(json.dumps(info.__dict__, indent=2) + "\n")
         os.chmod(metadata_path(path), 0o600)
         yield path
@@ -294,6 +310,7 @@ def prune_store(store: StoreUrl, keep_days: int, keep_min: int, dry_run: bool = 
                 if not dry_run:
                     c.delete(store.blob(e.file))
                     c.delete(store.blob(e.file) + SIDECAR)
+                    c.delete(store.blob(e.file) + GLOBALS)
                 actions.append(PruneAction(e.file, age, "delete" if dry_run else "deleted", f"older than {keep_days} days" if when else "no readable time"))
                 deleted.append(e.file)
     return PruneResult(deleted=deleted, kept=kept, dry_run=dry_run, actions=actions)
