@@ -48,8 +48,8 @@ def test_scheduled_down_leaves_a_verified_backup_in_the_store_before_scaling(san
     assert r.returncode == 0, r.stdout + r.stderr
     assert {k: v for k, v in replicas(sandbox, environment).items() if k in ("alpha", "beta")} == {"alpha": 0, "beta": 0}
     blobs = {b.name: b for b in container(azurite, name).list_blobs(include=["metadata"])}
-    dumps = [n for n in blobs if not n.endswith(".json")]
-    assert len(dumps) == 1 and dumps[0] + ".json" in blobs
+    dumps = [n for n in blobs if n.endswith(".dump")]
+    assert sorted(blobs) == sorted(dumps[0] + s for s in ("", ".json", ".globals"))
     assert blobs[dumps[0]].metadata["verified"] == "true" and blobs[dumps[0]].metadata["namespace"] == environment
     lines = [json.dumps(x) for x in json_lines(r.stdout + r.stderr)]
     first_backup = next(i for i, l in enumerate(lines) if "verified in azure://" in l)
