@@ -76,3 +76,30 @@ def test_scheduled_down_with_the_store_unreachable_fails_and_notifies(sandbox, a
     assert body["result"] == "failed" and body["action"] == "down"
     assert "scheduled backup" in body["text"] and "nothing was scaled" in body["text"] and "cannot reach the backup store" in body["text"]
     assert "AccountKey" not in r.stdout + r.stderr + json.dumps(hook.bodies)
+
+
+def test_the_nightly_cronjob_in_a_pod_backs_up_to_the_store_then_scales(sandbox, azurite, environment, tmp_path, monkeypatch):
+    """`schedule install` with a store ships the store, its connection string as a Secret and
+    exec on postgresql-0 only; the Job made from the CronJob backs up, then scales."""
+    from tests.e2e.test_schedule_incluster import exit_code, run_job
+
+    name, url = new_store()
+    hook = Hook()
+    try:
+        cfg = config(tmp_path, url, hook.url)
+        r = run_tool("schedule", "install", namespace=environment, env=sandbox.env(TRIPGENCTL_CONFIG=cfg, **{CONN: azurite}))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert azurite not in r.stdout + r.stderr
+        kube = sandbox.kube(environment)
+        role = kube.get_object("rbac.authorization.k8s.io/v1", "Role", "tripgenctl-schedule")
+        assert {"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["postgresql-0"], "verbs": ["create", "get"]} in role["rules"]
+        condition, log, pod = run_job(sandbox, environment, "nightly-backup", timeout=240)
+        assert condition == "Complete", log
+        assert exit_code(pod) == 0
+    finally:
+        hook.close()
+    blobs = {b.name: b for b in container(azurite, name).list_blobs(include=["metadata"])}
+    dumps = [n for n in blobs if n.endswith(".dump")]
+    assert len(dumps) == 1 and blobs[dumps[0]].metadata["verified"] == "true", blobs
+    assert {k: v for k, v in replicas(sandbox, environment).items() if k in ("alpha", "beta")} == {"alpha": 0, "beta": 0}
+    assert "AccountKey" not in log and not hook.bodies
