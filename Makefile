@@ -4,7 +4,11 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sandbox/pyproject.toml | sha1sum | cut -c1-12)
+# Azurite (Microsoft's storage emulator, the backup store's test server) comes from the npm registry
+# into the venv: 3.35.0 is the last release that runs on Node.js 20. Its version is part of the stamp.
+AZURITE_VERSION := 3.35.0
+AZURITE_DIR := $(VENV)/azurite
+STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml sandbox/pyproject.toml; echo azurite@$(AZURITE_VERSION)) | sha1sum | cut -c1-12)
 DEMO_STATE ?= .demo
 
 .PHONY: demo test test-unit venv wheels clean
@@ -15,6 +19,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml sandbox/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sandbox
+	npm install --silent --no-audit --no-fund --prefix $(AZURITE_DIR) azurite@$(AZURITE_VERSION)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -49,6 +49,12 @@ class BackupConfig:
     name_format: str = "dev-backup-%Y%m%d-%H%M%S"
     keep_days: int = 7
     format: str = "custom"  # custom (-Fc) | plain
+    # the team store (ops/store.py): azure://<account>/<container>[/<prefix>]
+    store: str | None = None
+    store_keep_min: int = 3  # `db prune --store` never leaves fewer verified backups than this
+    # a verified backup to the store before every scheduled `down` (None: on when a store is set)
+    before_scheduled_down: bool | None = None
+    max_age_days: float = 7.0  # doctor's `backup` check: the newest verified backup older than this warns
 
 
 @dataclass
@@ -94,6 +100,9 @@ class AzureConfig:
     resource_group: str = "rg-tripgen-dev"
     cluster_name: str = "aks-tripgen-dev"
     servicebus_namespace: str = "sb-tripgen-dev"
+    # AKS asks for a wait between power operations (15-30 minutes): `cluster stop` refuses
+    # within this many minutes of the last start or stop (ARM's systemData.lastModifiedAt)
+    power_cooldown_minutes: float = 15.0
 
 
 @dataclass
@@ -294,6 +303,8 @@ def select_environment(cfg: ToolConfig, name: str | None) -> ToolConfig:
         cfg.expected_contexts = list(env.guard or [env.context])
     if env.backup_dir:
         cfg.backup.dir = env.backup_dir
+    if env.store:
+        cfg.backup.store = env.store
     return cfg
 
 

@@ -264,8 +264,13 @@ def azure_status(state_dir: Path) -> AzureFakesStatus:
 
 def azure_env(state_dir: Path) -> dict[str, str]:
     """The variables a tripgenctl process needs to use the fakes ({} when they do not run)."""
-    info = _azure_info(state_dir.resolve())
-    return dict(info.get("env") or {}) if _alive_fakes(info.get("pid")) else {}
+    from tripgen_sandbox import azurite
+
+    state = state_dir.resolve()
+    info = _azure_info(state)
+    env = dict(info.get("env") or {}) if _alive_fakes(info.get("pid")) else {}
+    env.update(azurite.env(_azure_dir(state)))  # the backup store's connection string (Azurite)
+    return env
 
 
 def azure_connection_string(state_dir: Path) -> str | None:
@@ -286,18 +291,21 @@ def _write_env_file(path: Path, env: dict[str, str]) -> None:
 
 
 def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, retry_after: float = 1.0) -> AzureFakesStatus:
-    """Start the fakes (ARM + token endpoint + Service Bus) for this sandbox. ARM's stop/start
-    run `python -m tripgen_sandbox.control stop|start DIR`: the daemon only, data kept."""
+    """Start the fakes (ARM + token endpoint + Service Bus) for this sandbox, and Azurite (Blob
+    Storage, the backup store) when installed. ARM's stop/start run `python -m
+    tripgen_sandbox.control stop|start DIR`: the daemon only, data kept."""
     import shlex
 
+    from tripgen_sandbox import azurite
+    from tripgen_sandbox.private import private_dir
+
     state = state_dir.resolve()
+    adir = private_dir(_azure_dir(state))
+    azurite.start(adir)
     current = azure_status(state)
     if current.running:
         _write_env_file(state / "azure.env", azure_env(state))
         return azure_status(state)
-    from tripgen_sandbox.private import private_dir
-
-    adir = private_dir(_azure_dir(state))
     hook = f"{shlex.quote(sys.executable)} -m tripgen_sandbox.control {{}} {shlex.quote(str(state))}"
     argv = [sys.executable, "-m", "tripgen_sandbox.azurefakes", "--state-dir", str(adir), "--kubeconfig", str(state / "kubeconfig"),
             "--on-stop", hook.format("stop"), "--on-start", hook.format("start"),
@@ -320,7 +328,10 @@ def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, r
 
 
 def azure_stop(state_dir: Path, timeout: float = 10.0) -> AzureFakesStatus:
+    from tripgen_sandbox import azurite
+
     state = state_dir.resolve()
+    azurite.stop(_azure_dir(state), timeout)
     pid = _azure_info(state).get("pid")
     if _alive_fakes(pid):
         os.kill(pid, signal.SIGTERM)

@@ -127,7 +127,7 @@ def test_backup_damage_restore_round_trip(sandbox, env, tmp_path, fmt):
     assert meta["server_version"].startswith("16") and "pg_dump (PostgreSQL) 16" in meta["pg_dump_version"]
     assert meta["table_counts"] == counts(before)
     assert meta["started_at"] <= meta["finished_at"] and meta["tool_version"]
-    assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])
+    assert files(tmp_path) == sorted([path.name, f"{path.name}.json", f"{path.name}.globals"])
 
     psql(sandbox, env, DAMAGE)
     damaged = snapshot(sandbox, env)
@@ -205,7 +205,7 @@ def test_exec_stream_cut_after_1mb_leaves_no_file(sandbox, env, tmp_path, fmt):
 
     # the same backup without the fault is well over 1 MB and succeeds
     info, path = take_backup(sandbox, env, tmp_path, "--name", "cut", "--format", fmt)
-    assert info["size"] > MB and files(tmp_path) == sorted([path.name, f"{path.name}.json"])
+    assert info["size"] > MB and files(tmp_path) == sorted([path.name, f"{path.name}.json", f"{path.name}.globals"])
 
 
 def test_disk_full_half_way_leaves_no_file(sandbox, env, tmp_path):
@@ -312,7 +312,7 @@ def test_one_changed_byte_is_refused_and_the_database_untouched(sandbox, env, tm
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"refusing to restore {path.name}: sha256 does not match" in one_error_line(r)
     assert snapshot(sandbox, env) == before
-    assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])  # refused before any safety backup
+    assert files(tmp_path) == sorted([path.name, f"{path.name}.json", f"{path.name}.globals"])  # refused before any safety backup
 
     listed = db(sandbox, env, "list", "--backup-dir", str(tmp_path), "--check", "-o", "json")
     assert listed.returncode == 1, listed.stdout + listed.stderr  # --check found damage
@@ -418,7 +418,7 @@ def test_restore_into_another_namespace_needs_yes(sandbox, env, namespace, tmp_p
     assert f"refusing to restore {path.name} into a different target (namespace {env} -> {namespace})" in line and "--yes" in line
     # untouched: B still has only its own table, and no safety backup was taken
     assert psql(sandbox, namespace, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'") == "marker"
-    assert files(tmp_path) == sorted([path.name, f"{path.name}.json"])
+    assert files(tmp_path) == sorted([path.name, f"{path.name}.json", f"{path.name}.globals"])
 
     r = db(sandbox, namespace, "restore", str(path), "--backup-dir", str(tmp_path), "--yes", "-o", "json")
     # restored, but B's own table is not in the backup: reported, kept, and "counts match" not claimed

@@ -220,7 +220,7 @@ def test_metrics_unavailable_is_one_finding_and_the_rest_runs(sandbox, namespace
 
 # ---- the deployed environment ------------------------------------------------------------------
 
-CHECK_NAMES = ["pending", "image", "crashloop", "oom", "node", "memory", "disk", "database", "apps", "secrets", "servicebus", "netpol", "copies", "events"]
+CHECK_NAMES = ["pending", "image", "crashloop", "oom", "node", "memory", "disk", "database", "apps", "secrets", "servicebus", "netpol", "copies", "backup", "events"]
 TEXT = {"type": "string"}
 REPORT_SCHEMA = {  # docs/doctor.md, "-o json schema"
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -287,8 +287,13 @@ def env(sandbox):
         pass
 
 
-def test_healthy_environment_exit_0_json_schema_and_junit(sandbox, env):
-    r = cli(sandbox, env, "doctor", "-o", "json")
+def test_healthy_environment_exit_0_json_schema_and_junit(sandbox, env, tmp_path):
+    # a healthy environment has a recent verified backup (the `backup` check)
+    r = cli(sandbox, env, "db", "backup", "--backup-dir", str(tmp_path / "backups"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    (tmp_path / "c.toml").write_text(f'[backup]\ndir = "{tmp_path / "backups"}"\n')
+    with_backup = {"TRIPGENCTL_CONFIG": str(tmp_path / "c.toml")}
+    r = cli(sandbox, env, "doctor", "-o", "json", env=with_backup)
     assert r.returncode == 0, r.stdout + r.stderr
     data = validate_json(r.stdout)
     assert data["healthy"] and data["namespace"] == env and data["checks_run"] == CHECK_NAMES
@@ -299,12 +304,12 @@ def test_healthy_environment_exit_0_json_schema_and_junit(sandbox, env):
     bus = [f for f in data["findings"] if f["check"] == "servicebus"]
     assert bus[0]["severity"] == "ok" or (len(bus) == 1 and "Service Bus not checked" in bus[0]["title"]), bus
 
-    r = cli(sandbox, env, "doctor", "-o", "junit")
+    r = cli(sandbox, env, "doctor", "-o", "junit", env=with_backup)
     assert r.returncode == 0, r.stderr
     suite = validate_junit(r.stdout, CHECK_NAMES)
     assert suite.get("failures") == "0"
 
-    table = cli(sandbox, env, "doctor")
+    table = cli(sandbox, env, "doctor", env=with_backup)
     assert table.returncode == 0 and "healthy" in table.stdout, table.stdout
 
 

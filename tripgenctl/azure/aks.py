@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable
 
 from tripgenctl.azure.errors import translated
@@ -46,6 +47,7 @@ class ClusterInfo:
     kubernetes_version: str | None
     fqdn: str | None
     node_pools: list[NodePool] = field(default_factory=list)
+    last_modified: datetime | None = None  # ARM systemData.lastModifiedAt (a start/stop modifies the resource)
 
 
 def _code(value) -> str | None:
@@ -109,6 +111,7 @@ class Aks:
             provisioning_state=mc.provisioning_state or "Unknown",
             kubernetes_version=mc.current_kubernetes_version or mc.kubernetes_version,
             fqdn=mc.fqdn or mc.private_fqdn, node_pools=pools,
+            last_modified=getattr(getattr(mc, "system_data", None), "last_modified_at", None),
         )
 
     def begin(self, action: str) -> Operation:

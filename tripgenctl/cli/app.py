@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import Optional
 
 import typer
@@ -247,4 +248,20 @@ def main() -> None:
     command = typer.main.get_command(app)
     if any(key.endswith("_COMPLETE") for key in os.environ):  # only a shell's Tab needs the completers
         attach(command)
-    command(prog_name="tripgenctl")
+    command(prog_name="tripgenctl", args=optional_values(sys.argv[1:]))
+
+
+# Options whose value may be left out (the parser has no such notion): `db list --store` means
+# the configured store, `db list --store azure://...` that one.
+OPTIONAL_VALUE = {"--store": "(configured)"}
+
+
+def optional_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--":
+            return out + argv[i + 1:]
+        if arg in OPTIONAL_VALUE and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUE[arg])
+    return out

@@ -4,6 +4,7 @@ left), one line says what happened, and the exit code is 128 + the signal."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +14,16 @@ from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, con
 
 DIR_HELP = "Where backups live (default from config: backups/)."
 MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
+STORE_HELP = "The team backup store, azure://<account>/<container> with an optional /<prefix> (default: $TRIPGENCTL_BACKUP_STORE, else the config's backup.store; alone: that one)."
+CONFIGURED = "(configured)"  # `--store` given without a value: the config's store
+
+
+def _store(value: Optional[str]):
+    """--store URL, or --store alone for the configured one."""
+    from tripgenctl.config import load
+    from tripgenctl.ops import store
+
+    return store.resolve(None if value in (None, CONFIGURED) else value, load())
 
 
 def _dir(backup_dir: Optional[str]) -> Path:
@@ -34,19 +45,30 @@ def register(app: typer.Typer) -> None:
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
         name: Optional[str] = typer.Option(None, "--name", help="File name without extension (default dev-backup-YYYYmmdd-HHMMSS)."),
         fmt: Optional[str] = typer.Option(None, "--format", help="custom (pg_dump -Fc, default) or plain (SQL)."),
+        to: str = typer.Option("local", "--to", help="local (the backup directory) or azure (also the team store, verified after upload)."),
+        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Implies --to azure."),
     ) -> None:
-        """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it is kept."""
+        """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
+        is kept; with --to azure then uploaded in blocks and read back from the store."""
         from tripgenctl.cli.progress import byte_progress
         from tripgenctl.config import load
-        from tripgenctl.ops import backup
+        from tripgenctl.errors import UsageError
+        from tripgenctl.ops import backup, store
         from tripgenctl.render import render
 
+        if to not in ("local", "azure"):
+            raise UsageError(f"--to must be local or azure, not {to!r}")
         cfg = load()
         opts = options(ctx)
+        target = _store(store_url) if (to == "azure" or store_url) else None
         kube = opts.kube()
+        kw = dict(name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format)
         with byte_progress("pg_dump") as progress:
-            info = backup.backup(kube, _dir(backup_dir), name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format, progress=progress)
-        render(info, opts.output)
+            if target is None:
+                result = backup.backup(kube, _dir(backup_dir), progress=progress, **kw)
+            else:
+                result = store.backup_to_store(kube, _dir(backup_dir), target, progress=progress, **kw)
+        render(result, opts.output)
 
     @db.command("verify")
     @handle_errors
@@ -66,13 +88,19 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
         check: bool = typer.Option(False, "--check", help="Re-hash every file (slow); only then is a file called verified."),
+        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Lists the store instead of the directory."),
     ) -> None:
         """Backups with time, size, database and state: "verified <time>" only for what --check
         re-hashed now, otherwise "sha256 recorded, not re-checked"; `.partial` files of
-        interrupted runs show as incomplete."""
-        from tripgenctl.ops import catalog
+        interrupted runs show as incomplete. With --store: the team store's backups, "verified
+        after upload" for those read back whole after their upload."""
+        from tripgenctl.ops import catalog, store
         from tripgenctl.render import render
 
+        if store_url:
+            target = _store(store_url)
+            render(store.list_store(target), options(ctx).output, title=f"Backups in {target}")
+            return
         entries = catalog.list_backups(_dir(backup_dir), check=check)
         render(entries, options(ctx).output, title="Backups")
         if check and any(e.state == "damaged" for e in entries):
@@ -87,33 +115,70 @@ def register(app: typer.Typer) -> None:
         keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Always keep the newest N."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deleted."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Prunes the store (--keep-last defaults to [backup] store_keep_min)."),
     ) -> None:
         """Delete old backups and the `.partial` files of interrupted runs; never the newest
         intact backup. Every file's action and reason is shown."""
         from tripgenctl.config import load
         from tripgenctl.errors import UsageError
-        from tripgenctl.ops import catalog
+        from tripgenctl.ops import catalog, store
         from tripgenctl.render import render
 
-        days = keep_days if keep_days is not None else load().backup.keep_days
+        cfg = load()
+        days = keep_days if keep_days is not None else cfg.backup.keep_days
         if isinstance(days, int) and days > MAX_KEEP_DAYS:  # before any date arithmetic could overflow
             raise UsageError(f"keep days {days} (--keep-days or backup.keep_days): at most {MAX_KEEP_DAYS} (100 years)")
+        if store_url:
+            target = _store(store_url)
+            keep_min = keep_last if keep_last is not None else cfg.backup.store_keep_min
+            plan = store.prune_store(target, days, keep_min, dry_run=True)
+            if not dry_run and plan.deleted:
+                confirm(f"Delete {len(plan.deleted)} backup(s) from {target}: {', '.join(plan.deleted)}?", yes)
+                plan = store.prune_store(target, days, keep_min, dry_run=False)
+            render(plan, options(ctx).output)
+            return
         plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)
             plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=False)
         render(plan, options(ctx).output)
 
+    @db.command("drill")
+    @handle_errors
+    def drill_cmd(
+        ctx: typer.Context,
+        into: Optional[str] = typer.Option(None, "--into", help="The scratch database (default drill_YYYYmmdd_HHMMSS); must not exist."),
+        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Drill the store's newest backup instead of the directory's."),
+        target_minutes: float = typer.Option(30.0, "--target-minutes", help="The recovery target (SPEC: 30 minutes)."),
+    ) -> None:
+        """Restore the newest backup of this namespace into a scratch database, run the data
+        validation on it, drop it, and report the time to recover against the target. Exit 1
+        when a check fails, the counts differ or the target is missed. The live database is not
+        touched."""
+        from tripgenctl.ops import drill
+        from tripgenctl.render import is_machine, render
+
+        opts = options(ctx)
+        where = _store(store_url) if store_url else None
+        result = drill.drill(opts.kube(), _dir(backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
+        render(result, opts.output)
+        if not result.ok:
+            if not is_machine(opts.output):
+                typer.echo(f"error: {result.message}", err=True)
+            raise typer.Exit(1)
+
     @db.command("restore")
     @handle_errors
     def restore_cmd(
         ctx: typer.Context,
-        file: Path = typer.Argument(..., help="Backup file (custom .dump or plain .sql, including the old runbook's)."),
+        file: str = typer.Argument(..., help="Backup file (custom .dump or plain .sql, including the old runbook's), or azure://<account>/<container>/<file> from the team store."),
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
         into: Optional[str] = typer.Option(None, "--into", help="Restore into a NEW database beside the live one."),
         no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the automatic backup of the current database."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a target other than the backup's origin."),
         drop_extra: bool = typer.Option(False, "--drop-extra", help="Also drop tables, views and sequences the backup does not hold."),
+        with_globals: bool = typer.Option(False, "--globals", help="Also restore the roles saved beside the dump (pg_dumpall --globals-only): missing roles are created, existing ones left as they are."),
         allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Restore a file that cannot be proven intact (an uncompressed custom archive without metadata)."),
         allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
         log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
@@ -126,12 +191,17 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops.safety import Change, Plan
         from tripgenctl.render import render
 
-        file_path(file, "backup file")  # before any call: a directory is not a backup
+        from tripgenctl.ops import store
+
+        remote = store.parse_blob_url(file) if file.startswith("azure://") else None
+        if remote is None:
+            file_path(file, "backup file")  # before any call: a directory is not a backup
+        label = remote[1] if remote else Path(file).name
         opts = options(ctx)
         kube = opts.kube()
         safety = gate(ctx, yes=yes, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup, log_format=log_format)
         safety.guard(kube, "db restore")
-        plan = Plan("db restore", kube.context_name, kube.namespace, [Change(f"database {into or '(the live one)'}", f"restored from {file.name}")],
+        plan = Plan("db restore", kube.context_name, kube.namespace, [Change(f"database {into or '(the live one)'}", f"restored from {file if remote else label}")],
                     database=into, overwrites_rows=not into)
         with safety.trail(kube, plan, approved=False) as record:  # restore asks itself, after verifying the file
 
@@ -139,15 +209,21 @@ def register(app: typer.Typer) -> None:
                 confirm(question, yes)
                 record.approved = True
 
-            with byte_progress("restore", total=file.stat().st_size if file.exists() else None) as progress:
-                result = restore.restore(
-                    kube, file, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
-                    confirm=ask, allow_other_target=yes, progress=progress,
-                    drop_extra=drop_extra, allow_unverified=allow_unverified,
-                )
+            with contextlib.ExitStack() as stack:
+                if remote:  # downloaded and verified before anything else happens
+                    with byte_progress("download") as progress:
+                        path = stack.enter_context(store.fetch(remote[0], remote[1], progress=progress))
+                else:
+                    path = Path(file)
+                with byte_progress("restore", total=path.stat().st_size if path.exists() else None) as progress:
+                    result = restore.restore(
+                        kube, path, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
+                        confirm=ask, allow_other_target=yes, progress=progress,
+                        drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
+                    )
             plan.database, plan.safety_backup = result.target_database, result.safety_backup
             record.result = "ok" if result.counts_match is not False else "failed"
-            record.message = f"{file.name} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")
+            record.message = f"{label} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")
         render(result, opts.output)
         if result.counts_match is False:
             raise typer.Exit(1)

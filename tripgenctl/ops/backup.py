@@ -84,6 +84,8 @@ class BackupInfo:
     tool_version: str = __version__
     kind: str = "backup"  # backup | safety
     verified: bool = True
+    globals_file: str | None = None  # `<file>.globals`: pg_dumpall --globals-only (ops/globals_dump.py)
+    globals_sha256: str | None = None
 
     __table__ = ("file", "format", "size", "database", "namespace", "finished_at", "verified")
 
@@ -255,10 +257,19 @@ def backup(
         complete, reason = archive.check_complete(partial, fmt)
         if not complete:
             raise ToolError(f"backup failed verification: {reason}")
+        from tripgenctl.ops import globals_dump
+
+        roles = globals_dump.dump(kube)
+        globals_path = globals_dump.path_for(final)
+        with open_private(globals_path) as gh:
+            gh.write(roles)
+            gh.flush()
+            os.fsync(gh.fileno())
         info = BackupInfo(
             file=final.name, format=fmt, size=written, sha256=local_sum, context=kube.context_name, namespace=kube.namespace,
             server=kube.server, database=creds.database, server_version=server_version, pg_dump_version=dump_version,
             table_counts=counts, started_at=iso(started), finished_at=iso(now_utc()), kind=kind,
+            globals_file=globals_path.name, globals_sha256=globals_dump.sha256(roles),
         )
         # Metadata first, then the atomic rename: a file under the final name always has it.
         try:
@@ -271,6 +282,8 @@ def backup(
         if not renamed:  # Ctrl-C or any failure before the rename: no metadata without its file
             with contextlib.suppress(OSError):
                 meta_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                final.with_name(final.name + ".globals").unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 meta_file.with_name(meta_file.name + ".tmp").unlink(missing_ok=True)
         raise

@@ -199,6 +199,7 @@ def prune(backup_dir: Path, keep_days: int | None = 7, keep_last: int | None = N
                 (backup_dir / e.file).unlink(missing_ok=True)
                 if e.state != "incomplete":
                     metadata_path(backup_dir / e.file).unlink(missing_ok=True)
+                    (backup_dir / (e.file + ".globals")).unlink(missing_ok=True)  # its roles (ops/globals_dump.py)
         else:
             kept.append(e.file)
         actions.append(PruneAction(e.file, age, ("would delete" if dry_run else "deleted") if delete else "keep", reason))

@@ -41,6 +41,7 @@ class ClusterStatus:
     kubernetes_version: Optional[str]
     api_server: Optional[str]
     node_pools: list[NodePoolRow] = field(default_factory=list)
+    last_power_change: Optional[str] = None  # ARM systemData.lastModifiedAt, UTC
 
 
 @dataclass
@@ -106,7 +107,35 @@ def _status_of(target, info) -> ClusterStatus:
         power_state=info.power_state, provisioning_state=info.provisioning_state, kubernetes_version=info.kubernetes_version,
         api_server=info.fqdn,
         node_pools=[NodePoolRow(p.name, p.count, p.vm_size, p.spot, p.mode, p.power_state) for p in info.node_pools],
+        last_power_change=_utc(info.last_modified),
     )
+
+
+def _utc(when) -> Optional[str]:
+    if when is None:
+        return None
+    from datetime import timezone
+
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cooldown_refusal(status: ClusterStatus, minutes: float, now=None) -> Optional[str]:
+    """Why a stop must wait (with the time it becomes allowed), or None. AKS asks for 15-30
+    minutes between power operations; the last one is the resource's lastModifiedAt."""
+    from datetime import datetime, timedelta, timezone
+
+    if not status.last_power_change or minutes <= 0:
+        return None
+    last = datetime.strptime(status.last_power_change, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    allowed = last + timedelta(minutes=minutes)
+    now = now or datetime.now(timezone.utc)
+    if now >= allowed:
+        return None
+    return (f"cannot stop {status.cluster}: its last power operation was at {status.last_power_change}, within the "
+            f"{minutes:g}-minute cool-down between power operations; allowed from {allowed.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+            f"(in {int((allowed - now).total_seconds() // 60) + 1} min; [azure] power_cooldown_minutes)")
 
 
 def cluster_status(target) -> ClusterStatus:
@@ -156,14 +185,22 @@ def _run(aks, target, action: str, wait: bool, on_progress: Callable[[Progress],
 
 
 def cluster_stop(target, confirm: Callable[[str], None] | None = None, wait: bool = True,
-                 on_progress: Callable[[Progress], None] | None = None, timeout: float = 1800, poll_interval: float | None = None) -> ClusterActionResult:
-    """Pre-check, confirm (the caller's confirm(question) raises when not confirmed), stop."""
+                 on_progress: Callable[[Progress], None] | None = None, timeout: float = 1800, poll_interval: float | None = None,
+                 cooldown: float | None = None) -> ClusterActionResult:
+    """Pre-check (an operation running, the cool-down after the last start/stop), confirm (the caller's confirm(question) raises when not confirmed), stop."""
     aks = _door(target, poll_interval)
     try:
         status = _status_of(target, aks.get())
         if _precheck(status, "stop") == "already":
             return ClusterActionResult("stop", status.cluster, "already stopped", status.power_state, status.provisioning_state, 0.0,
                                        f"{status.cluster} is already stopped; nothing to do")
+        if cooldown is None:
+            from tripgenctl.config import load
+
+            cooldown = load().azure.power_cooldown_minutes
+        refusal = cooldown_refusal(status, cooldown)
+        if refusal:
+            raise OperationRefused(refusal)
         if confirm is not None:
             confirm(f"Stop AKS cluster {status.cluster} (resource group {target.resource_group})? Every node and the API server go down")
         outcome, elapsed = _run(aks, target, "stop", wait, on_progress, timeout)

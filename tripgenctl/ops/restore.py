@@ -37,6 +37,7 @@ class RestoreResult:
     extra_objects: list[str] = field(default_factory=list)  # "table public.x": in the database, not in the backup
     dropped_extra: list[str] = field(default_factory=list)  # removed by --drop-extra
     problems: list[RestoreProblem] = field(default_factory=list)
+    globals: str | None = None  # --globals: which roles were created, which existing ones were left alone
 
     __sections__ = ("problems",)
 
@@ -132,6 +133,7 @@ def restore(
     drop_extra: bool = False,
     allow_unverified: bool = False,
     no_privileges: bool = False,
+    with_globals: bool = False,
 ) -> RestoreResult:
     """`drop_extra`: also drop relations the backup does not hold (after the restore
     committed; the safety backup has them). `allow_unverified`: restore a file verify cannot
@@ -153,6 +155,11 @@ def restore(
         raise UsageError(f"refusing to restore {path.name} into a different target ({mismatch}); pass --yes if that is intended")
     if into and into in postgres.databases(kube):
         raise UsageError(f"database {into} already exists; --into wants a new database name")
+    from tripgenctl.ops import globals_dump
+
+    roles_file = globals_dump.path_for(path)
+    if with_globals and not roles_file.exists():
+        raise UsageError(f"--globals: {path.name} has no roles file beside it ({roles_file.name}); backups before this version had none")
     if confirm:
         confirm(f"Restore {path.name} into database {database} in {kube.context_name}/{kube.namespace}" + (f" ({mismatch})" if mismatch else "") + "?")
     safety = None
@@ -162,6 +169,7 @@ def restore(
         created = True
     elif safety_backup:
         safety = backup(kube, backup_dir, name=now_utc().strftime("pre-restore-%Y%m%d-%H%M%S"), kind="safety", unique=True).file
+    roles_note = globals_dump.apply(kube, roles_file, meta.globals_sha256 if meta else None).text() if with_globals else None
     limits = postgres.limits()
     app = postgres.application_name("restore")
     # pg_restore and plain dumps set lock_timeout and statement_timeout to 0 themselves: the
@@ -229,5 +237,5 @@ def restore(
     return RestoreResult(
         file=path.name, target_context=kube.context_name, target_namespace=kube.namespace, target_database=database,
         safety_backup=safety, counts_match=matched, mismatches=mismatches, table_counts=counts,
-        extra_objects=extra_names, dropped_extra=dropped, problems=problems,
+        extra_objects=extra_names, dropped_extra=dropped, problems=problems, globals=roles_note,
     )

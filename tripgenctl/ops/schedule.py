@@ -90,6 +90,7 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
                      "days": cfg.schedule.days, "holidays": list(cfg.schedule.holidays)},
     }
     labels = {"app.kubernetes.io/part-of": "tripgen", "app.kubernetes.io/managed-by": "tripgenctl"}
+    objs += _backup_objects(cfg, namespace, objs, shipped, labels)
     objs.append({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": CONFIG_MAP, "namespace": namespace, "labels": dict(labels)},
@@ -102,6 +103,36 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
         "data": {"url": base64.b64encode((url or "").encode()).decode()},
     })
     return objs
+
+
+STORE_SECRET = "tripgenctl-backup-store"
+
+
+def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict) -> list[dict]:
+    """With the scheduled backup on (a store set, ops/scheduled_backup.py): the store and the
+    backup settings go into the shipped config, the jobs' Role may exec into postgresql-0 (one
+    pod, the create verb on pods/exec only: pg_dump runs there) and the store's connection
+    string, when this shell has one, becomes the Secret the CronJob reads it from."""
+    import base64
+    import os
+
+    from tripgenctl.azure.blobstore import CONNECTION_VARS
+    from tripgenctl.ops.store import STORE_VAR
+
+    url = os.environ.get(STORE_VAR) or cfg.backup.store
+    wanted = cfg.backup.before_scheduled_down if cfg.backup.before_scheduled_down is not None else bool(url)
+    if not (wanted and url):
+        return []
+    shipped["backup"] = {"store": url, "before_scheduled_down": True, "format": cfg.backup.format, "name_format": cfg.backup.name_format}
+    for obj in objs:
+        if obj["kind"] == "Role" and obj["metadata"]["name"] == "tripgenctl-schedule":
+            obj["rules"].append({"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": [f"{cfg.workloads.postgres}-0"], "verbs": ["create", "get"]})
+    conn = next((os.environ[v] for v in CONNECTION_VARS if os.environ.get(v)), None)
+    if not conn:
+        return []
+    return [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+             "metadata": {"name": STORE_SECRET, "namespace": namespace, "labels": dict(labels)},
+             "data": {"connection-string": base64.b64encode(conn.encode()).decode()}}]
 
 
 @dataclass

@@ -332,6 +332,14 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
                     + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
         where.update(kube=kube, approved=True)
         rep = reporter()
+        if req.scheduled and action == "down":
+            from tripgenctl.ops import scheduled_backup
+
+            backup_to = scheduled_backup.target(load())
+            if backup_to is not None:  # first a verified backup in the team store, or no down at all
+                rep.phase(f"backup to {backup_to}")
+                stored = scheduled_backup.take(kube, load(), backup_to)
+                rep.item("backup", f"{stored.file} verified in {backup_to}", True)
 
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
         with lock.held(kube, action, wait=req.wait_lock, timeout=req.timeout if req.wait_lock else None, on_wait=on_wait) as held:

@@ -27,8 +27,12 @@ CLUSTER_PATH = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Con
 Hook = Callable[[], None]
 
 
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
 def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    return _iso(dt.datetime.now(dt.timezone.utc))
 
 
 @dataclass
@@ -61,6 +65,10 @@ class FakeCluster:
     duration: float = 2.0  # minimum seconds a stop/start takes
     operation: Operation | None = None
     operations: dict[str, Operation] = field(default_factory=dict)
+    # ARM's systemData: every start/stop modifies the resource, so lastModifiedAt is when the
+    # last power operation was accepted (what a cool-down between power operations counts from)
+    created_at: str = field(default_factory=lambda: _iso(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)))  # long before
+    last_modified_at: str | None = None
 
     @property
     def path(self) -> str:
@@ -79,6 +87,9 @@ class FakeCluster:
             "name": self.name,
             "type": "Microsoft.ContainerService/ManagedClusters",
             "sku": {"name": "Base", "tier": "Free"},
+            "systemData": {"createdBy": "tripgen-admin@example.com", "createdByType": "User", "createdAt": self.created_at,
+                           "lastModifiedBy": "tripgen-admin@example.com", "lastModifiedByType": "User",
+                           "lastModifiedAt": self.last_modified_at or self.created_at},
             "properties": {
                 "provisioningState": self.provisioning_state,
                 "powerState": {"code": self.power_state},
@@ -191,6 +202,7 @@ class FakeArm:
         op = Operation(id=str(uuid.uuid4()), action=action, started=time.monotonic(), start_iso=_now_iso())
         cluster.operation = op
         cluster.operations[op.id] = op
+        cluster.last_modified_at = op.start_iso
         cluster.provisioning_state = "Stopping" if action == "stop" else "Starting"
         asyncio.get_running_loop().create_task(self._run(cluster, op))
         sub = request.match_info["sub"]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from tripgenctl.errors import ToolError, UsageError
-from tripgenctl.ops.doctor import bus_checks, environment_checks, infra_checks, service_checks, snapshot, workload_checks
+from tripgenctl.ops.doctor import backup_checks, bus_checks, environment_checks, infra_checks, service_checks, snapshot, workload_checks
 from tripgenctl.ops.doctor.model import DoctorReport, Finding
 
 Check = Callable[..., list[Finding]]
@@ -29,6 +29,7 @@ CHECKS: dict[str, Check] = {
     "servicebus": bus_checks.check,  # the Secret's shape, then Azure itself (ops/bus.py)
     "netpol": service_checks.check_netpol,
     "copies": environment_checks.check_copies,  # developers' copies past their expiry
+    "backup": backup_checks.check_backups,  # the newest verified backup: too old, or none at all
 }
 LAST = "events"  # runs after the others: Warning events no finding explains
 # the [thresholds] keys each check compares against: a value that is not a number means the
