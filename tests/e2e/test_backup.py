@@ -598,7 +598,7 @@ def test_list_shows_verified_state(tmp_path):
     assert rows[0]["database"] == "tripgen" and rows[0]["size"] == (tmp_path / "a.sql").stat().st_size
     assert offline("list", "--backup-dir", str(tmp_path / "none"), "-o", "json").stdout.strip() == "[]"
     directory = offline("verify", str(tmp_path))
-    assert directory.returncode == 2 and f"{tmp_path} is a directory, not a backup file" in one_error_line(directory)
+    assert directory.returncode == 2 and f"{tmp_path} is a directory, not a file" in one_error_line(directory)
     missing = offline("verify", str(tmp_path / "nope.dump"))
     assert missing.returncode == 2 and "nope.dump does not exist" in one_error_line(missing)
     unreadable = offline("verify", str(tmp_path / "e.sql"))

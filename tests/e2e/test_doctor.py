@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree as ET

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -24,7 +26,7 @@ def test_status_json_fields_and_table(sandbox, namespace):
     r = tool(sandbox, namespace, "status", "-o", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == {"namespace", "context", "overall", "summary", "workloads", "pods", "awake_until"}
+    assert set(data) == {"namespace", "context", "overall", "summary", "workloads", "pods", "awake_until", "cost_this_month", "spec_drift"}
     assert data["namespace"] == namespace and data["overall"] == "UP"
     assert set(data["workloads"][0]) == WORKLOAD_FIELDS
     assert len(data["pods"]) == 2 and all(set(p) == POD_FIELDS for p in data["pods"])
