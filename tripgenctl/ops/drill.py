@@ -48,21 +48,11 @@ def newest_local(backup_dir: Path, namespace: str) -> Path | None:
 
 
 def _validate(kube, database: str):
-    import psycopg
-
+    from tripgenctl import pg
     from tripgenctl.ops import validation
 
-    creds = postgres.credentials(kube)
-    pod = postgres.pod_name()
-    with kube.port_forward(pod, 5432) as (host, port):
-        try:
-            conn = psycopg.connect(host=host, port=port, user=creds.username, password=creds.password, dbname=database,
-                                   connect_timeout=15, application_name="tripgenctl-drill")
-        except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ToolError(f"cannot connect to the scratch database {database}: {first}") from None
-        with conn:
-            return validation.validate_connection(conn, database, target=f"{kube.namespace}/{pod}")
+    with pg.session(kube, application_name="tripgenctl-drill", database=database) as session:
+        return validation.validate_session(session, database, target=f"{kube.namespace}/{postgres.pod_name()}")
 
 
 def drill(kube, backup_dir: Path, into: str | None = None, where: store.StoreUrl | None = None,
