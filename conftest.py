@@ -103,6 +103,7 @@ def sandbox(tmp_path_factory) -> Sandbox:
     # fast back-offs so CrashLoopBackOff and Job retries happen in seconds
     st = control.start(state, {"backoff_base": 0.5, "backoff_cap": 4.0, "memory_poll_interval": 0.2}, timeout=90)
     yield Sandbox(state_dir=state, kubeconfig=Path(st.kubeconfig))
+    control.azure_stop(state)  # the Azure fakes (and Azurite) some modules start beside it
     control.stop(state)
     left = control.marked_processes(SandboxConfig.load(state).short_id)
     assert not left, f"sandbox stop left processes behind: {left}"
