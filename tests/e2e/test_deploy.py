@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from tests.helpers import OPENAI, SB, cli
+from tripgenctl.ops import safety
 from tests.helpers import secrets_init as init_secrets
 
 
@@ -20,6 +21,10 @@ def test_deploy_is_idempotent_and_diff_names_drift(sandbox, namespace):
     actions = {o["object"]: o["action"] for o in json.loads(first.stdout)["objects"]}
     assert actions["deployment/user-service"] == "created" and actions["statefulset/postgresql"] == "created"
     assert len(actions) >= 20
+
+    trail = [e for e in safety.events(sandbox.kube(namespace), namespace) if e.get("reason") == "Deploy"]
+    assert len(trail) == 1 and trail[0]["type"] == "Normal", trail
+    assert trail[0]["metadata"]["annotations"]["tripgenctl.io/result"] == "ok"  # the contract's trail (issue 16)
 
     second = cli(sandbox, "deploy", "-n", namespace, "--no-wait", "-o", "json")
     assert second.returncode == 0, second.stderr

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -74,12 +74,29 @@ def register(app: typer.Typer) -> None:
         kube = opts.kube()
         guard.require_expected(kube, cfg, "deploy", allow_other_context=allow_other_context)
 
-        def ask(question: str) -> None:  # the deploy's one confirmation: prunes, profile change, recreate
-            confirm(question, yes)
+        if dry_run:
+            with rollout_display() as show:
+                result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=True, wait=wait, timeout=timeout,
+                                       on_update=show, change_profile=change_profile, recreate=recreate, confirm=None)
+            report(result, opts.output)
+            return
+        from tripgenctl.ops.safety import Change, Plan
 
-        with rollout_display() as show:
-            result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=dry_run, wait=wait, timeout=timeout, on_update=show,
-                                   change_profile=change_profile, recreate=recreate, confirm=ask)
+        # the safety contract's trail: every real deploy leaves an Event (who, profile, result);
+        # its one question (prunes, a profile change, a recreate) is asked inside, by the op
+        plan = Plan("deploy", kube.context_name, opts.namespace, [Change("manifests", f"profile {profile or cfg.profile} applied")],
+                    destructive=False)
+        with gate(ctx, yes=yes, allow_other_context=allow_other_context).trail(kube, plan, approved=True) as record:
+
+            def ask(question: str) -> None:
+                record.approved = False  # a "no" at the question changed nothing: not a run to record
+                confirm(question, yes)
+                record.approved = True
+
+            with rollout_display() as show:
+                result = deploy.deploy(kube, opts.namespace, profile or cfg.profile, dry_run=False, wait=wait, timeout=timeout,
+                                       on_update=show, change_profile=change_profile, recreate=recreate, confirm=ask)
+            record.result, record.message = ("ok" if result.ok else "failed"), result.message
         report(result, opts.output)
 
     @app.command("diff")
