@@ -30,8 +30,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	TRIPGEN_DEMO_STATE=$(DEMO_STATE) $(BIN)/python -m tripgen_sandbox.demo
 
+# The suite spreads over TEST_WORKERS processes, a file per worker at a time (each worker has its
+# own sandbox: module fixtures and a file's ordered tests stay together). Most of a test's time is
+# waiting on pods and servers, so 4 workers fit a 2-core machine.
+TEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not e2e and not packaging' $(PYTEST_ARGS)
