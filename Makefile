@@ -32,11 +32,13 @@ demo: $(STAMP)
 
 # The suite spreads over TEST_WORKERS processes, a file per worker at a time (each worker has its
 # own sandbox: module fixtures and a file's ordered tests stay together). Most of a test's time is
-# waiting on pods and servers, so 4 workers fit a 2-core machine.
+# waiting on pods and servers, so 4 workers fit a 2-core machine. A failed test runs again (up to
+# twice): timing-bound e2e tests (leases, deadlines) can lose a race on a loaded 2-core machine;
+# pytest's summary still lists every rerun, so a flake stays visible.
 TEST_WORKERS ?= 4
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --reruns 2 --reruns-delay 2 --durations=25 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not e2e and not packaging' $(PYTEST_ARGS)
