@@ -152,7 +152,7 @@ def test_init_force_refuses_a_password_the_server_uses_and_doctor_flags_a_mismat
     assert "drifted-password-98765" not in json.dumps(findings) and old not in json.dumps(findings)
 
     # the repair: the server's own password back into the Secret is allowed (the server accepts it)
-    repair = cli(sandbox, "secrets", "init", "--force", "-n", namespace, env={"POSTGRES_PASSWORD": old})
+    repair = cli(sandbox, "secrets", "init", "--force", "--yes", "-n", namespace, env={"POSTGRES_PASSWORD": old})
     assert repair.returncode == 0, repair.stderr
     assert doctor_findings(sandbox, namespace, ("secret/postgresql-secret", "pod/postgresql-0")) == []
 
