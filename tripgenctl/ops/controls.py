@@ -204,21 +204,32 @@ def pause(kube, c: Control, by: str, at: str, guard: Guard = None) -> None:
         if annotation is None:  # keep the existing ledger as it is
             del patch["metadata"]["annotations"]
         status, body = _write(kube, c, patch, what, guard)
-        if status == 409:
-            if not _reread(kube, c, lambda o: refresh_from(c, o)):
-                c.ok, c.result = True, "gone"
-                return
+        settled = _settled(kube, c, status, body, what)
+        if settled is None:
             continue
-        if status == 404:
-            c.ok, c.result = True, "gone"
+        if settled:
             return
-        if not 200 <= status < 300:
-            raise _fail(status, body, what)
         if isinstance(body, dict):
             refresh_from(c, body)
         c.ok, c.result = True, "paused"
         return
     raise ToolError(f"{what}: kept conflicting", 1)
+
+
+def _settled(kube, c: Control, status: int, body, what: str) -> bool | None:
+    """After a write: None to try again (409, re-read), True when the object is gone (recorded
+    as such), False when the write succeeded; any other answer raises."""
+    if status == 409:
+        if _reread(kube, c, lambda o: refresh_from(c, o)):
+            return None
+        c.ok, c.result = True, "gone"
+        return True
+    if status == 404:
+        c.ok, c.result = True, "gone"
+        return True
+    if not 200 <= status < 300:
+        raise _fail(status, body, what)
+    return False
 
 
 def resume(kube, c: Control, guard: Guard = None) -> None:
@@ -229,16 +240,11 @@ def resume(kube, c: Control, guard: Guard = None) -> None:
             c.ok, c.result = True, "nothing recorded"
             return
         status, body = _write(kube, c, _patch(dict(c.recorded), None, c.resource_version), what, guard)
-        if status == 409:
-            if not _reread(kube, c, lambda o: refresh_from(c, o)):
-                c.ok, c.result = True, "gone"
-                return
+        settled = _settled(kube, c, status, body, what)
+        if settled is None:
             continue
-        if status == 404:
-            c.ok, c.result = True, "gone"
+        if settled:
             return
-        if not 200 <= status < 300:
-            raise _fail(status, body, what)
         c.ok, c.result = True, f"restored ({describe(c.recorded)})"
         return
     raise ToolError(f"{what}: kept conflicting", 1)
