@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from tripgen_sandbox import procinfo
 from tripgenctl.errors import ToolError
 
 ACCOUNT = "devstoreaccount1"
@@ -38,20 +39,11 @@ def _dir(azure_dir: Path) -> Path:
 
 
 def _info(azure_dir: Path) -> dict:
-    try:
-        return json.loads((azure_dir / "azurite.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    return procinfo.read_json(azure_dir / "azurite.json")
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"azurite" in fh.read()
-    except OSError:
-        return False
+    return procinfo.alive(pid, b"azurite")
 
 
 def connection_string(port: int) -> str:

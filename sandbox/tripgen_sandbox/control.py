@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tripgenctl.errors import ToolError
+from tripgen_sandbox import procinfo
 from tripgen_sandbox.config import SandboxConfig
 
 
@@ -234,21 +235,11 @@ def _azure_dir(state: Path) -> Path:
 
 
 def _azure_info(state: Path) -> dict:
-    try:
-        return json.loads((_azure_dir(state) / "azurefakes.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    return procinfo.read_json(_azure_dir(state) / "azurefakes.json")
 
 
 def _alive_fakes(pid: int | None) -> bool:
-    """The pid is alive AND is the fakes (pids are reused after a reboot)."""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"tripgen_sandbox.azurefakes" in fh.read()
-    except OSError:
-        return False
+    return procinfo.alive(pid, b"tripgen_sandbox.azurefakes")
 
 
 def azure_status(state_dir: Path) -> AzureFakesStatus:
