@@ -163,6 +163,18 @@ class Kube:
             raise ConnectionFailed(UNAUTHORIZED)
         return status, answer
 
+    def fetch(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json", query: dict | None = None,
+              what: str | None = None, missing_ok: bool = False) -> Any:
+        """One request whose HTTP errors raise the door's typed errors (NotFound, Conflict,
+        Forbidden, Unavailable, KubeError), so callers outside kube/ never compare a status code.
+        With `missing_ok` a 404 is an answer: None (a GET of something that may not exist, a
+        DELETE of something already gone)."""
+        status, answer = self.request_json(method, path, body, content_type=content_type, query=query, what=what)
+        if missing_ok and status == 404:
+            return None
+        raise_for_status(status, answer, what or f"{method} {path}")
+        return answer
+
     def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
         status, body = self.request_json("GET", self.resource_path(api_version, kind, namespace, name))
         if status == 404:
