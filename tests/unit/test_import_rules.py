@@ -118,3 +118,11 @@ def test_the_cycle_finder_finds_one(tmp_path):
     (pkg / "a.py").write_text("def f():\n    from pkg import b\n")
     (pkg / "b.py").write_text("from pkg.a import f\n")
     assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+def test_no_import_cycles_in_the_sandbox_kubelet():
+    """core -> pod -> runner, each receiving the node's services (kubelet/node.py, a leaf) instead of
+    reaching back up; imports under TYPE_CHECKING count, as a reader follows them too."""
+    graph = import_graph(SANDBOX)
+    kubelet = {m: {t for t in ts if t.startswith("tripgen_sandbox.kubelet.")} for m, ts in graph.items() if m.startswith("tripgen_sandbox.kubelet.")}
+    assert cycles(kubelet) == []

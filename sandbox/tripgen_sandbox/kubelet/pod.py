@@ -16,26 +16,26 @@ from tripgen_sandbox.kubelet.volumes import VolumeError, materialise
 from tripgen_sandbox.store import now_iso
 
 if TYPE_CHECKING:
-    from tripgen_sandbox.kubelet.core import Kubelet
+    from tripgen_sandbox.kubelet.node import NodeServices
 
 log = logging.getLogger(__name__)
 
 
 class PodWorker:
-    def __init__(self, kubelet: "Kubelet", pod: dict):
+    def __init__(self, services: "NodeServices", pod: dict):
         meta = pod["metadata"]
-        self.kubelet = kubelet
-        self.config = kubelet.config
+        self.services = services
+        self.config = services.config
         self.namespace = meta["namespace"]
         self.name = meta["name"]
         self.uid = meta["uid"]
         self.node = pod["spec"]["nodeName"]
-        self.host_ip = kubelet.node_ip(self.node)
+        self.host_ip = services.node_ip(self.node)
         self.restart_policy = pod["spec"].get("restartPolicy") or "Always"
         self.has_init = bool(pod["spec"].get("initContainers"))
         self.pod_ip = ""
-        self.pod_dir = kubelet.config.state_dir / "pods" / self.namespace / f"{self.name}_{self.uid[:8]}"
-        self.private_dir = kubelet.config.runtime_dir / "c" / self.uid[:12]
+        self.pod_dir = services.config.state_dir / "pods" / self.namespace / f"{self.name}_{self.uid[:8]}"
+        self.private_dir = services.config.runtime_dir / "c" / self.uid[:12]
         self.volumes: dict[str, Path] = {}
         self.sa_dir: Path | None = None  # the service-account token directory, when mounted
         status = pod.get("status") or {}
@@ -65,7 +65,7 @@ class PodWorker:
         return f"{self.name}_{self.namespace}({self.uid})"
 
     def current_pod(self) -> dict | None:
-        pod = self.kubelet.store.get("pods", self.namespace, self.name)
+        pod = self.services.store.get("pods", self.namespace, self.name)
         if pod is None or pod["metadata"].get("uid") != self.uid:
             return None
         return pod
@@ -93,13 +93,13 @@ class PodWorker:
         if pod is None:
             return
         try:
-            self.kubelet.store.record_event(pod, reason, message, type_=type_, component="kubelet", host=self.node)
+            self.services.store.record_event(pod, reason, message, type_=type_, component="kubelet", host=self.node)
         except Exception:  # noqa: BLE001 - an event must never break the pod
             log.debug("event failed", exc_info=True)
 
     def refresh_volumes(self, pod: dict) -> dict[str, Path]:
-        self.volumes = materialise(self.kubelet, pod, self.pod_dir, self.pod_ip, self.host_ip)
-        self.sa_dir = satoken.materialise(self.kubelet, pod, self.pod_dir)
+        self.volumes = materialise(self.services, pod, self.pod_dir, self.pod_ip, self.host_ip)
+        self.sa_dir = satoken.materialise(self.services, pod, self.pod_dir)
         return self.volumes
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -108,7 +108,7 @@ class PodWorker:
 
     async def run(self) -> None:
         try:
-            self.pod_ip = self.kubelet.allocate_ip(self.uid, self.previous_ip, self.ports())
+            self.pod_ip = self.services.allocate_ip(self.uid, self.previous_ip, self.ports())
             self.pod_dir.mkdir(parents=True, exist_ok=True)
             (self.pod_dir / "rootfs").mkdir(exist_ok=True)
             self.private_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ class PodWorker:
     def cleanup(self) -> None:
         shutil.rmtree(self.pod_dir, ignore_errors=True)
         shutil.rmtree(self.private_dir, ignore_errors=True)
-        self.kubelet.release_ip(self.uid)
+        self.services.release_ip(self.uid)
 
     # ---- status ------------------------------------------------------------------------
     def publish(self) -> None:
@@ -194,7 +194,7 @@ class PodWorker:
             pod["status"] = dict(pod.get("status") or {}, **status)
 
         try:
-            self.kubelet.store.mutate("pods", self.namespace, self.name, apply, subresource="status")
+            self.services.store.mutate("pods", self.namespace, self.name, apply, subresource="status")
         except Exception:  # noqa: BLE001
             log.debug("status write failed", exc_info=True)
 
@@ -266,7 +266,7 @@ class PodWorker:
             "hostIP": self.host_ip,
             "hostIPs": [{"ip": self.host_ip}],
             "startTime": self.start_time,
-            "qosClass": self.kubelet.qos_class(self),
+            "qosClass": self.services.qos_class(self),
             "containerStatuses": [r.status() for r in self.runners],
         }
         if self.pod_ip:

@@ -27,7 +27,7 @@ from tripgen_sandbox.runtimes import ContainerContext, ImagePullError, LaunchPla
 from tripgen_sandbox.store import now_iso
 
 if TYPE_CHECKING:
-    from tripgen_sandbox.kubelet.pod import PodWorker
+    from tripgen_sandbox.kubelet.node import PodContext
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class ExecContext:
 
 
 class ContainerRunner:
-    def __init__(self, worker: "PodWorker", spec: dict, init: bool, previous: dict | None):
+    def __init__(self, worker: "PodContext", spec: dict, init: bool, previous: dict | None):
         self.w = worker
         self.spec = spec
         self.name = spec["name"]
@@ -210,7 +210,7 @@ class ContainerRunner:
     # ---- image pull --------------------------------------------------------------------
     async def _pull(self):
         image = self.spec.get("image", "")
-        k = self.w.kubelet
+        k = self.w.services
         policy = self.spec.get("imagePullPolicy") or ("Always" if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1] else "IfNotPresent")
         key = (self.w.node, image)
         if policy != "Always" and key in k.pulled:
@@ -246,7 +246,7 @@ class ContainerRunner:
     # ---- configuration -----------------------------------------------------------------
     def _prepare(self, ref) -> None:
         w = self.w
-        k = w.kubelet
+        k = w.services
         pod = w.current_pod()
         if pod is None:
             raise ContainerConfigError("pod is gone")
@@ -308,8 +308,8 @@ class ContainerRunner:
         self.container_id = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
         self._oom = False
         self._liveness_kill = False
-        log_path = w.kubelet.log_dir(w) / self.name / f"{self.restart_count}.log"
-        faults = getattr(getattr(w.kubelet, "cluster", None), "faults", None) or {}
+        log_path = w.services.log_dir(w) / self.name / f"{self.restart_count}.log"
+        faults = w.services.faults
         slow = float(faults.get("pod_startup_seconds", getattr(w.config, "pod_startup_seconds", 0)) or 0)
         if slow > 0:  # a slow node: the runtime takes this long to create the container
             await self._sleep(slow)
@@ -345,7 +345,7 @@ class ContainerRunner:
         finally:
             for t in tasks:
                 t.cancel()
-            w.kubelet.cpu.forget(self.proc.pid)
+            w.services.cpu.forget(self.proc.pid)
         if self._oom:
             rc, reason = 137, "OOMKilled"
         else:
@@ -473,7 +473,7 @@ class ContainerRunner:
         self.event("Killing", message)
         self._liveness_kill = True
         if self.proc is not None:
-            grace = min(float(self.w.grace_seconds()), self.w.kubelet.max_grace)
+            grace = min(float(self.w.grace_seconds()), self.w.services.max_grace)
             asyncio.create_task(self.proc.stop(grace))
 
     async def stop(self, grace: float) -> None:
