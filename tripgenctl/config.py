@@ -84,6 +84,11 @@ class ScheduleConfig:
     days: str = "MON-FRI"
     holidays: list[str] = field(default_factory=list)  # ISO dates on which the morning up does nothing
     notify_url: str | None = None
+    # the weekly restore drill (`schedule install --drill`, a CronJob running `db drill` on the
+    # team store's newest backup): its day and time, in `timezone`
+    drill: bool = False
+    drill_day: str = "SUN"
+    drill_time: str = "03:00"
 
 
 @dataclass

@@ -79,10 +79,41 @@ def session(kube, application_name: str = "tripgenctl", database: str | None = N
     creds = postgres.credentials(kube)
     pod = pod or postgres.pod_name()
     postgres.require_ready(kube, pod)
-    with kube.port_forward(pod, 5432) as (host, port):
+    with address(kube, pod) as (host, port):
+        how = "over the Service" if kube.context_name == IN_CLUSTER else "through a port-forward"
         with connect(host, port, creds.username, creds.password, database or creds.database, application_name,
-                     statement_timeout_ms=statement_timeout_ms, what=f"through a port-forward to {pod}") as s:
+                     statement_timeout_ms=statement_timeout_ms, what=f"{how} to {pod}") as s:
             yield s
+
+
+IN_CLUSTER = "in-cluster"  # kube.client's context name for a pod's own ServiceAccount
+
+
+@contextlib.contextmanager
+def address(kube, pod: str) -> Iterator[tuple[str, int]]:
+    """Where a connection to the database pod goes. Inside the cluster (the schedule's CronJobs)
+    over the network as the apps connect -- the PostgreSQL Service's ClusterIP, else the pod IP
+    -- with the Secret's password: the schedule's Role grants no port-forward, because a
+    port-forward lands on the server's trusted localhost, a passwordless superuser. Outside the
+    cluster (a person's kubeconfig) a port-forward, since ClusterIPs are not routable from a laptop."""
+    if kube.context_name != IN_CLUSTER:
+        with kube.port_forward(pod, 5432) as forwarded:
+            yield forwarded
+        return
+    service = pod.rsplit("-", 1)[0]
+    # listed, not got: the schedule's Role may list Services (what `up` needs) and no more
+    services = kube.list_json(kube.resource_path("v1", "Service", kube.namespace))
+    svc = next((s for s in services if s["metadata"]["name"] == service), {})
+    ip = (svc.get("spec") or {}).get("clusterIP")
+    if ip and ip != "None":
+        port = next((p.get("port") for p in svc["spec"].get("ports") or [] if p.get("targetPort") in (5432, "postgresql", None)), 5432)
+        yield ip, int(port)
+        return
+    live = kube.get_object("v1", "Pod", pod, kube.namespace) or {}
+    ip = (live.get("status") or {}).get("podIP")
+    if not ip:
+        raise ToolError(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to", 1)
+    yield ip, 5432
 
 
 def wrap(conn: Any) -> Session:

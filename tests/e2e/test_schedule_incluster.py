@@ -16,9 +16,9 @@ from tripgenctl.ops import schedule
 KUBECTL = "1.29"  # the cluster's version; sends JSON (the sandbox decodes protobuf only for a few kinds, not Job)
 
 
-def run_job(sandbox, namespace: str, name: str, timeout: int = 120) -> tuple[str, str, dict]:
-    """Create a Job from the nightly CronJob and wait (watch) until it finishes: (condition, log, pod)."""
-    sandbox.kubectl("create", "job", "-n", namespace, f"--from=cronjob/{schedule.DOWN_JOB}", name, check=True, version=KUBECTL)
+def run_job(sandbox, namespace: str, name: str, timeout: int = 120, cronjob: str = schedule.DOWN_JOB) -> tuple[str, str, dict]:
+    """Create a Job from a CronJob (the nightly one unless said) and wait (watch) until it finishes: (condition, log, pod)."""
+    sandbox.kubectl("create", "job", "-n", namespace, f"--from=cronjob/{cronjob}", name, check=True, version=KUBECTL)
     kube = sandbox.kube(namespace)
     condition = ""
     deadline_s = timeout

@@ -183,3 +183,23 @@ def test_show_offline_strings_are_in_the_zone():
     down = next(j for j in view.jobs if j.action == "down")
     assert down.next_runs[0] == "Thu 2026-03-05 20:00 KST"  # Wednesday's 20:00 is now, not after now
     assert datetime(2026, 3, 5, 20, 0, tzinfo=ZoneInfo("Asia/Seoul")).strftime("%a %Y-%m-%d %H:%M %Z") == down.next_runs[0]
+
+
+def test_the_drill_cronjob_is_rendered_from_the_config_and_needs_a_store():
+    from tripgenctl.config import BackupConfig
+
+    cfg = ToolConfig(schedule=ScheduleConfig(drill=True, drill_day="SUN", drill_time="03:15"),
+                     backup=BackupConfig(store="azure://acct/backups"))
+    objs = schedule.render(cfg, "tripgen-dev")
+    job = next(o for o in objs if o["kind"] == "CronJob" and o["metadata"]["name"] == schedule.DRILL_JOB)
+    assert job["spec"]["schedule"] == "15 3 * * SUN" and job["spec"]["timeZone"] == "Asia/Seoul"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["tripgenctl.io/db-client"] == "true"
+    assert pod["spec"]["containers"][0]["command"] == ["tripgenctl", "db", "drill", "--store", "azure://acct/backups", "--scheduled", "-n", "tripgen-dev"]
+    assert schedule.DRILL_JOB not in [o["metadata"]["name"] for o in schedule.render(cfg, "tripgen-dev", drill=False)]
+    with pytest.raises(UsageError, match="backup store"):
+        schedule.render(ToolConfig(schedule=ScheduleConfig(drill=True)), "tripgen-dev")
+    # `remove` clears the drill whether or not it is configured now
+    assert schedule.DRILL_JOB in [o["metadata"]["name"] for o in schedule.installed_objects(ToolConfig(), "tripgen-dev")]
+    assert [j.action for j in schedule.show(None, cfg).jobs] == ["down", "up", "drill"]
+    assert [j.action for j in schedule.show(None, ToolConfig()).jobs] == ["down", "up"]

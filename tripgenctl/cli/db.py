@@ -5,11 +5,13 @@ left), one line says what happened, and the exit code is 128 + the signal."""
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from tripgenctl.errors import ToolError
 from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report
 
 DIR_HELP = "Where backups live (default from config: backups/)."
@@ -32,6 +34,11 @@ def _dir(backup_dir: Optional[str]) -> Path:
     return Path(backup_dir or load().backup.dir)
 
 
+def _notify_url() -> Optional[str]:
+    from tripgenctl import notify
+    from tripgenctl.config import load
+
+    return notify.resolve_url(None, load().schedule.notify_url)
 
 
 def register(app: typer.Typer) -> None:
@@ -151,6 +158,7 @@ def register(app: typer.Typer) -> None:
         backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
         store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Drill the store's newest backup instead of the directory's."),
         target_minutes: float = typer.Option(30.0, "--target-minutes", help="The recovery target (SPEC: 30 minutes)."),
+        scheduled: bool = typer.Option(False, "--scheduled", help="An unattended run (the weekly CronJob of `schedule install --drill`): a failed drill is posted to the webhook ($TRIPGENCTL_NOTIFY_URL, then config schedule.notify_url)."),
     ) -> None:
         """Restore the newest backup of this namespace into a scratch database, run the data
         validation on it, drop it, and report the time to recover against the target. Exit 1
@@ -161,7 +169,16 @@ def register(app: typer.Typer) -> None:
 
         opts = options(ctx)
         where = _store(store_url) if store_url else None
-        result = drill.drill(opts.kube(), _dir(backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
+        kube = opts.kube()
+        started = time.monotonic()
+        try:
+            result = drill.drill(kube, _dir(backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
+        except ToolError as exc:
+            if scheduled:
+                drill.announce_failure(_notify_url(), kube.namespace, kube.context_name, exc.message, time.monotonic() - started)
+            raise
+        if scheduled and not result.ok:
+            drill.announce_failure(_notify_url(), kube.namespace, kube.context_name, result.message, time.monotonic() - started)
         render(result, opts.output)
         if not result.ok:
             if not is_machine(opts.output):

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         image: Optional[str] = typer.Option(None, "--image", help="tripgenctl image for the jobs (default from manifests/schedule)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Server dry run: show what would change."),
         notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help="Webhook for failed or skipped runs (default $TRIPGENCTL_NOTIFY_URL, then config schedule.notify_url); stored as the Secret tripgenctl-notify."),
+        drill: Optional[bool] = typer.Option(None, "--drill/--no-drill", help="Also install the weekly restore drill (`db drill` on the team store's newest backup; config schedule.drill, drill_day, drill_time). Needs [backup] store."),
     ) -> None:
         """Render the CronJobs (with their ServiceAccount, Role and config) and apply them (server-side apply)."""
         from tripgenctl import notify as notifier
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         kube = opts.kube()
         ops.validate_holidays(cfg.schedule.holidays)
         url = notifier.resolve_url(notify, cfg.schedule.notify_url)
-        results = apply_all(kube, ops.render(cfg, kube.namespace, image, notify_url=url or ""), dry_run=dry_run)
+        results = apply_all(kube, ops.render(cfg, kube.namespace, image, notify_url=url or "", drill=drill), dry_run=dry_run)
         render(results, opts.output, title="Schedule objects")
         if opts.output == "table":
             render(ops.show(kube, cfg).jobs, "table", title="Next runs")
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
         kube = opts.kube()
         safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context)
         safety.guard(kube, "schedule remove")
-        objects = [o for o in ops.render(safety.config, kube.namespace) if o["kind"] not in ops.KEEP_ON_REMOVE]
+        objects = [o for o in ops.installed_objects(safety.config, kube.namespace) if o["kind"] not in ops.KEEP_ON_REMOVE]
         plan = Plan("schedule remove", kube.context_name, kube.namespace,
                     [Change(f"{o['kind']}/{o['metadata']['name']}", "deleted") for o in objects],
                     note="the nightly down and the morning up stop happening")

@@ -102,3 +102,13 @@ def drill(kube, backup_dir: Path, into: str | None = None, where: store.StoreUrl
                        restore_seconds=round(restored - fetched, 2), recovery_seconds=round(recovery, 2), target_seconds=target_seconds,
                        within_target=within, counts_match=result.counts_match, validation=report.message, failed_checks=failed,
                        dropped=dropped, ok=ok, message=message)
+
+
+def announce_failure(url: str | None, namespace: str, context: str, reason: str, seconds: float) -> None:
+    """A scheduled drill that failed is posted to the webhook like a failed nightly run (a
+    backup that cannot be restored is news the team must hear before they need it)."""
+    from tripgenctl import notify
+    from tripgenctl.ops import runlog
+
+    summary = runlog.RunSummary("drill", namespace, context, "failed", reason, round(seconds, 2), True)
+    notify.post(url, summary.payload())

@@ -15,11 +15,10 @@ interrupted:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from tripgenctl.errors import ConnectionFailed, ToolError
 from tripgenctl.ops import controls as ctl
@@ -610,33 +609,8 @@ def run_up(
 # ---- checks -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _postgres_address(kube, pod: str) -> Iterator[tuple[str, int]]:
-    """Where SELECT 1 connects. Inside the cluster (the schedule's CronJobs) over the network as
-    the apps do -- the PostgreSQL Service's ClusterIP, else the pod IP -- with the Secret's
-    password: the schedule's Role grants no port-forward and no exec, because a port-forward lands
-    on the server's trusted localhost, a passwordless superuser. Outside the cluster (a person's
-    kubeconfig) a port-forward, since ClusterIPs are not routable from a laptop."""
-    if kube.context_name != "in-cluster":
-        with kube.port_forward(pod, 5432) as address:
-            yield address
-        return
-    service = pod.rsplit("-", 1)[0]
-    for svc in kube.list_json(f"/api/v1/namespaces/{kube.namespace}/services"):
-        ip = (svc.get("spec") or {}).get("clusterIP")
-        if svc["metadata"]["name"] == service and ip and ip != "None":
-            port = next((p.get("port") for p in svc["spec"].get("ports") or [] if p.get("targetPort") in (5432, "postgresql", None)), 5432)
-            yield ip, int(port)
-            return
-    live = kube.get_object("v1", "Pod", pod, kube.namespace) or {}
-    ip = (live.get("status") or {}).get("podIP")
-    if not ip:
-        raise ToolError(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to", 1)
-    yield ip, 5432
-
-
 def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
-    """SELECT 1 with the Secret's credentials (never shown), through _postgres_address. Retried
+    """SELECT 1 with the Secret's credentials (never shown), through pg.address. Retried
     with back-off: Ready can come a moment before the server accepts connections."""
     from tripgenctl import pg
     from tripgenctl.ops import postgres
@@ -649,7 +623,7 @@ def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     last = ""
     attempt = 0
-    with _postgres_address(kube, pod) as (host, port):
+    with pg.address(kube, pod) as (host, port):
         while True:
             try:
                 with pg.connect(host, port, user, password, database, "tripgenctl-smoke", connect_timeout=5) as session:

@@ -15,6 +15,7 @@ from tripgenctl.errors import ToolError, UsageError
 AWAKE_ANNOTATION = "tripgenctl.io/awake-until"
 DOWN_JOB = "tripgen-nightly-down"
 UP_JOB = "tripgen-morning-up"
+DRILL_JOB = "tripgen-weekly-drill"
 CONFIG_MAP = "tripgenctl-config"
 NOTIFY_SECRET = "tripgenctl-notify"
 KEEP_ON_REMOVE = ("ServiceAccount",)  # shared with the main manifests (01-rbac.yaml)
@@ -44,8 +45,9 @@ class ScheduleView:
 
 def cron_for(cfg: ToolConfig, action: str) -> str:
     s = cfg.schedule
+    clock = {"down": (s.down_time, s.days), "up": (s.up_time, s.days), "drill": (s.drill_time, s.drill_day)}[action]
     try:
-        return from_clock(s.down_time if action == "down" else s.up_time, s.days)
+        return from_clock(*clock)
     except CronError as exc:
         raise UsageError(f"config schedule: {exc}") from None
 
@@ -63,9 +65,12 @@ def next_runs(cfg: ToolConfig, action: str, count: int = 3, now: datetime | None
     return runs
 
 
-def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url: str | None = None) -> list[dict]:
+def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url: str | None = None,
+           drill: bool | None = None) -> list[dict]:
     """The schedule's objects for `namespace`: RBAC, CronJobs with config times, the config as
-    a ConfigMap and the webhook URL (a secret: it carries the webhook's key) as a Secret."""
+    a ConfigMap and the webhook URL (a secret: it carries the webhook's key) as a Secret. With
+    the drill (`drill`, default the config's schedule.drill) also the weekly restore drill's
+    CronJob, which needs the team store: the cluster has no backup directory of its own."""
     import base64
 
     from tripgenctl import manifests
@@ -90,7 +95,10 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
                      "days": cfg.schedule.days, "holidays": list(cfg.schedule.holidays)},
     }
     labels = {"app.kubernetes.io/part-of": "tripgen", "app.kubernetes.io/managed-by": "tripgenctl"}
-    objs += _backup_objects(cfg, namespace, objs, shipped, labels)
+    drill = cfg.schedule.drill if drill is None else drill
+    objs += _backup_objects(cfg, namespace, objs, shipped, labels, drill)
+    if drill:
+        objs.append(_drill_job(cfg, namespace, objs, shipped))
     objs.append({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": CONFIG_MAP, "namespace": namespace, "labels": dict(labels)},
@@ -108,7 +116,7 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
 STORE_SECRET = "tripgenctl-backup-store"
 
 
-def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict) -> list[dict]:
+def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict, drill: bool = False) -> list[dict]:
     """With the scheduled backup on (a store set, ops/scheduled_backup.py): the store and the
     backup settings go into the shipped config, the jobs' Role may exec into postgresql-0 (one
     pod, the create verb on pods/exec only: pg_dump runs there) and the store's connection
@@ -120,10 +128,10 @@ def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: 
     from tripgenctl.ops.store import STORE_VAR
 
     url = os.environ.get(STORE_VAR) or cfg.backup.store
-    wanted = cfg.backup.before_scheduled_down if cfg.backup.before_scheduled_down is not None else bool(url)
-    if not (wanted and url):
+    before_down = cfg.backup.before_scheduled_down if cfg.backup.before_scheduled_down is not None else bool(url)
+    if not ((before_down or drill) and url):
         return []
-    shipped["backup"] = {"store": url, "before_scheduled_down": True, "format": cfg.backup.format, "name_format": cfg.backup.name_format}
+    shipped["backup"] = {"store": url, "before_scheduled_down": bool(before_down), "format": cfg.backup.format, "name_format": cfg.backup.name_format}
     for obj in objs:
         if obj["kind"] == "Role" and obj["metadata"]["name"] == "tripgenctl-schedule":
             obj["rules"].append({"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": [f"{cfg.workloads.postgres}-0"], "verbs": ["create", "get"]})
@@ -135,17 +143,51 @@ def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: 
              "data": {"connection-string": base64.b64encode(conn.encode()).decode()}}]
 
 
+def _drill_job(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict) -> dict:
+    """The weekly `db drill` as a CronJob: the nightly job's pod (same image, ServiceAccount,
+    config, secrets) running the drill on the store's newest backup. It reads the store and
+    execs pg_restore in postgresql-0 (the Role a store brings allows exactly that), validates
+    over the Service as the apps connect (hence the db-client label the NetworkPolicy admits),
+    and a failed drill is posted to the webhook like a failed nightly run."""
+    import copy
+
+    url = (shipped.get("backup") or {}).get("store")
+    if not url:
+        raise UsageError("the weekly restore drill runs in the cluster and reads the team backup store: "
+                         "set [backup] store (or $TRIPGENCTL_BACKUP_STORE) first")
+    down = next(o for o in objs if o["kind"] == "CronJob" and o["metadata"]["name"] == DOWN_JOB)
+    job = copy.deepcopy(down)
+    job["metadata"]["name"] = DRILL_JOB
+    job["metadata"]["labels"]["tripgenctl.io/schedule"] = "drill"
+    job["spec"]["schedule"] = cron_for(cfg, "drill")
+    job["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] = 3600  # twice the recovery target: a slow drill still reports
+    template = job["spec"]["jobTemplate"]["spec"]["template"]
+    template["metadata"]["labels"].update({"tripgenctl.io/schedule": "drill", "tripgenctl.io/db-client": "true"})
+    for c in template["spec"]["containers"]:
+        c["command"] = ["tripgenctl", "db", "drill", "--store", url, "--scheduled", "-n", namespace]
+        c["resources"] = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+    return job
+
+
 @dataclass
 class RemovedObject:
     ref: str
     result: str  # deleted | not found | kept (shared) | error <status>
 
 
+def installed_objects(cfg: ToolConfig, namespace: str) -> list[dict]:
+    """What `install` may have applied, the drill's CronJob included whether it is configured
+    now or not (it may have been installed with --drill): what `remove` deletes."""
+    objects = render(cfg, namespace, drill=False)
+    down = next(o for o in objects if o["kind"] == "CronJob" and o["metadata"]["name"] == DOWN_JOB)
+    return objects + [{**down, "metadata": {**down["metadata"], "name": DRILL_JOB}}]
+
+
 def remove(kube, cfg: ToolConfig) -> list[RemovedObject]:
     """Delete what `install` applied; the environment itself stays as it is. The ServiceAccount
     is shared with the main manifests and stays."""
     out = []
-    for obj in render(cfg, kube.namespace):
+    for obj in installed_objects(cfg, kube.namespace):
         ref = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
         if obj["kind"] in KEEP_ON_REMOVE:
             out.append(RemovedObject(ref, "kept (shared with the main manifests)"))
@@ -158,12 +200,15 @@ def remove(kube, cfg: ToolConfig) -> list[RemovedObject]:
 
 def show(kube, cfg: ToolConfig, now: datetime | None = None) -> ScheduleView:
     installed = {}
+    kinds = [("down", DOWN_JOB), ("up", UP_JOB), ("drill", DRILL_JOB)]
     if kube is not None:
-        for action, name in (("down", DOWN_JOB), ("up", UP_JOB)):
+        for action, name in kinds:
             installed[action] = kube.get_object("batch/v1", "CronJob", name)
     jobs = []
-    for action, name in (("down", DOWN_JOB), ("up", UP_JOB)):
+    for action, name in kinds:
         live = installed.get(action)
+        if action == "drill" and live is None and not cfg.schedule.drill:
+            continue  # the drill is optional: listed when installed or configured
         jobs.append(ScheduledJob(
             name=name, action=action, schedule=(live or {}).get("spec", {}).get("schedule") or cron_for(cfg, action),
             time_zone=(live or {}).get("spec", {}).get("timeZone") or cfg.schedule.timezone,
