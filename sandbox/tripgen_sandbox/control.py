@@ -153,6 +153,27 @@ def stop(state_dir: Path, timeout: float = 30.0) -> SandboxStatus:
     return status(state)
 
 
+def move_address(state_dir: Path) -> str:
+    """Give the stopped sandbox's API server a new address for its next start, as AKS may on a
+    start: another free port, so the old address stops answering and a kubeconfig that was not
+    refreshed fails. The daemon writes the new address into DIR/kubeconfig when it starts."""
+    import socket
+
+    state = state_dir.resolve()
+    if _pid(state):
+        raise ToolError(f"the sandbox in {state} is running; stop it before moving its API server")
+    config = SandboxConfig.load(state)
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind((config.api_host, 0))
+            port = s.getsockname()[1]
+        if port != config.api_port:
+            break
+    config.api_port = port
+    config.save()
+    return f"https://{config.api_host}:{port}"
+
+
 def status(state_dir: Path) -> SandboxStatus:
     state = state_dir.resolve()
     config = SandboxConfig.load(state)
@@ -339,12 +360,16 @@ def azure_stop(state_dir: Path, timeout: float = 10.0) -> AzureFakesStatus:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tripgen_sandbox.control start|stop DIR`: the daemon only (the fakes' hooks)."""
+    """`python -m tripgen_sandbox.control start|stop|move-address DIR`: the daemon only (the
+    fakes' hooks)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] not in ("start", "stop"):
-        print("usage: python -m tripgen_sandbox.control start|stop STATE_DIR", file=sys.stderr)
+    if len(args) != 2 or args[0] not in ("start", "stop", "move-address"):
+        print("usage: python -m tripgen_sandbox.control start|stop|move-address STATE_DIR", file=sys.stderr)
         raise SystemExit(2)
     try:
+        if args[0] == "move-address":
+            print(f"API server moves to {move_address(Path(args[1]))} on the next start")
+            return
         st = (start if args[0] == "start" else stop)(Path(args[1]))
     except ToolError as exc:
         print(exc.message, file=sys.stderr)
