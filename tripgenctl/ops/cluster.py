@@ -261,7 +261,7 @@ def stop_plan(status: ClusterStatus, cost, refused: Optional[str] = None, dry_ru
     from tripgenctl.ops.safety import Change
 
     rates = Rates.of(cost)
-    running = status.power_state != "Stopped"
+    running = status.power_state != "Stopped" or status.provisioning_state == "Starting"
     saves = rates.nodes if running else 0.0
     nodes = sum(p.count or 0 for p in status.node_pools)
     changes = [Change(f"AKS cluster {status.cluster}",
@@ -280,7 +280,8 @@ def stop_plan(status: ClusterStatus, cost, refused: Optional[str] = None, dry_ru
 def plan_stop(target, cost, cooldown: float) -> StopPlan:
     """The --dry-run plan, from the cluster's current state (with the refusal a stop would meet)."""
     status = cluster_status(target)
-    return stop_plan(status, cost, stop_refusal(status, cooldown) if status.power_state != "Stopped" else None, dry_run=True)
+    idle = status.power_state == "Stopped" and status.provisioning_state == "Succeeded"
+    return stop_plan(status, cost, None if idle else stop_refusal(status, cooldown), dry_run=True)
 
 
 def cluster_stop(target, confirm: Callable[[str], None] | None = None, wait: bool = True,
