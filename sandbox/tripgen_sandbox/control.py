@@ -302,10 +302,12 @@ def _write_env_file(path: Path, env: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, retry_after: float = 1.0) -> AzureFakesStatus:
+def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, retry_after: float = 1.0,
+                move_address_on_start: bool = False) -> AzureFakesStatus:
     """Start the fakes (ARM + token endpoint + Service Bus) for this sandbox, and Azurite (Blob
     Storage, the backup store) when installed. ARM's stop/start run `python -m
-    tripgen_sandbox.control stop|start DIR`: the daemon only, data kept."""
+    tripgen_sandbox.control stop|start DIR`: the daemon only, data kept; with
+    `move_address_on_start` every start first runs `control move-address DIR` (a new port)."""
     import shlex
 
     from tripgen_sandbox import azurite
@@ -320,9 +322,9 @@ def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, r
         return azure_status(state)
     hook = f"{shlex.quote(sys.executable)} -m tripgen_sandbox.control {{}} {shlex.quote(str(state))}"
     argv = [sys.executable, "-m", "tripgen_sandbox.azurefakes", "--state-dir", str(adir), "--kubeconfig", str(state / "kubeconfig"),
-            "--on-stop", hook.format("stop"), "--on-start", hook.format("start"),
+            "--on-stop", hook.format("stop"), "--on-start", hook.format("start"), "--on-move", hook.format("move-address"),
             "--duration", str(duration), "--retry-after", str(retry_after),
-            "--power-state", "Running" if _pid(state) else "Stopped"]
+            "--power-state", "Running" if _pid(state) else "Stopped"] + (["--move-address-on-start"] if move_address_on_start else [])
     env = {k: v for k, v in os.environ.items() if k != "TRIPGEN_SANDBOX_ID"}
     env["PYTHONUNBUFFERED"] = "1"
     log = open(adir / "azurefakes.log", "ab")

@@ -88,6 +88,10 @@ def test_start_after_the_api_server_moved_leaves_a_working_context(own_sandbox, 
     assert any(f["check"] == "database" and f["severity"] == "critical" for f in data["findings"]), data["findings"]
     assert json.loads(run("cluster", "status", "-o", "json").stdout)["api_server"] != fqdn_before
 
+    new_port = int(data["api_server"].rsplit(":", 1)[1])
+    kubernetes = connect(kubeconfig=str(kc), namespace="default").core.read_namespaced_service("kubernetes", "default")
+    assert kubernetes.spec.ports[0].target_port == new_port  # in-cluster clients follow the move too
+
     merged = yaml.safe_load(kc.read_text())
     assert {c["name"] for c in merged["contexts"]} == {c["name"] for c in doc["contexts"]}  # every context kept
     assert _server(merged, "tripgen-sandbox") == _server(merged, "my-alias") == data["api_server"]
@@ -202,3 +206,47 @@ def test_stop_plan_prices_the_stop_from_the_cost_model(fake_for, tmp_path):
     # already stopped: the plan says nothing goes down and nothing is saved
     idle = json.loads(run("cluster", "stop", "--dry-run", "-o", "json").stdout)
     assert idle["saves_per_hour"] == 0 and not idle["destructive"]
+
+
+def test_fakes_process_moves_the_address_and_reports_node_auto_provisioning(tmp_path, monkeypatch):
+    """The fakes as `tripgenctl sandbox start` runs them (their own process, shell-command hooks):
+    --move-address-on-start runs --on-move before --on-start on every start and changes the
+    fqdn; --node-provisioning-mode Auto is reported and refuses the stop."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.test_azure import AZURE_VARS
+
+    state, log = tmp_path / "az", tmp_path / "hooks.log"
+    proc = subprocess.Popen([sys.executable, "-m", "tripgen_sandbox.azurefakes", "--state-dir", str(state), "--power-state", "Stopped",
+                             "--duration", "0.3", "--retry-after", "0.2", "--move-address-on-start", "--node-provisioning-mode", "Auto",
+                             "--on-move", f"echo move >> {log}", "--on-start", f"echo start >> {log}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (state / "azurefakes.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the fakes did not start"
+            time.sleep(0.1)
+        info = json.loads((state / "azurefakes.json").read_text())
+        for var in AZURE_VARS:
+            monkeypatch.delenv(var, raising=False)
+        for k, v in info["env"].items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("TRIPGENCTL_AZURE_POLL_INTERVAL", "0.2")
+        before = json.loads(run("cluster", "status", "-o", "json").stdout)
+        assert before["node_provisioning_mode"] == "Auto" and before["power_state"] == "Stopped"
+        assert run("cluster", "start", "--no-wait").exit_code == 0
+        while True:
+            now = json.loads(run("cluster", "status", "-o", "json").stdout)
+            if now["power_state"] == "Running" and now["provisioning_state"] == "Succeeded":
+                break
+            assert time.monotonic() < deadline + 30, now
+            time.sleep(0.2)
+        assert log.read_text().split() == ["move", "start"]
+        assert now["api_server"] != before["api_server"]
+        refused = run("cluster", "stop", "--yes")
+        assert refused.exit_code == 1 and "node auto-provisioning" in refused.stderr, refused.output
+    finally:
+        proc.terminate()
+        proc.wait(10)
