@@ -194,9 +194,10 @@ def test_stop_plan_prices_the_stop_from_the_cost_model(fake_for, tmp_path):
     data = json.loads(plan.stdout)
     assert data["saves_per_hour"] == 0.2 and data["currency"] == "USD" and data["refused"] is None
     assert data["still_billed_per_hour"] == round(50 / 730, 4)  # disk, load balancer, Service Bus, monitoring
-    assert data["savings"][0] == {"item": "node pool nodepool1", "per_hour": 0.2, "basis": "2 of 2 node(s) of [cost] nodes 146 USD/month / 730 h"}
+    assert data["savings"][0] == {"item": "node pool nodepool1", "per_hour": 0.2, "basis": "2 of 2 node(s) of the cost model's nodes 146 USD/month / 730 h"}
     table = run("--config", str(config), "cluster", "stop", "--dry-run")
     assert "Saves per hour: 0.20" in table.stdout and "still billed" in table.stdout, table.stdout
+    assert "the cost model's nodes 146 USD/month" in table.stdout, table.stdout
     assert fa.cluster.power_state == "Running"
 
     stopped = run("--config", str(config), "cluster", "stop", "--yes", "-o", "json")

@@ -268,7 +268,7 @@ def stop_plan(status: ClusterStatus, cost, refused: Optional[str] = None, dry_ru
                       f"{status.power_state} -> Stopped: every node and the API server go down; disks kept"
                       if running else "already stopped: nothing to do")]
     changes += [Change(f"node pool {p.name}", f"{p.count} x {p.vm_size} {p.power_state} -> Stopped") for p in status.node_pools]
-    basis = f"[cost] nodes {cost.nodes:g} {cost.currency}/month / {cost.hours_per_month:g} h"
+    basis = f"the cost model's nodes {cost.nodes:g} {cost.currency}/month / {cost.hours_per_month:g} h"  # no [..]: tables read it as markup
     savings = [Saving(f"node pool {p.name}", round(saves * (p.count or 0) / nodes, 4) if nodes else 0.0,
                       f"{p.count} of {nodes} node(s) of {basis}") for p in status.node_pools]
     savings.append(Saving("still billed", round(rates.fixed, 4), "disk, load balancer, Service Bus, monitoring: billed while stopped too"))
