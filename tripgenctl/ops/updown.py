@@ -369,7 +369,10 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             # written while the cluster can still take it; corrected below if the stop fails
             _history(kube, reporter, "cluster-stop", "ok", who, f"stopping {target.cluster_name}")
             try:
-                cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800))
+                cfg = req.config
+                cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800),
+                                                  cooldown=cfg.azure.power_cooldown_minutes if cfg is not None else None,
+                                                  cost=cfg.cost if cfg is not None else None)
             except ToolError as exc:
                 _history(kube, reporter, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
                 raise
