@@ -153,6 +153,27 @@ def stop(state_dir: Path, timeout: float = 30.0) -> SandboxStatus:
     return status(state)
 
 
+def move_address(state_dir: Path) -> str:
+    """Give the stopped sandbox's API server a new address for its next start, as AKS may on a
+    start: another free port, so the old address stops answering and a kubeconfig that was not
+    refreshed fails. The daemon writes the new address into DIR/kubeconfig when it starts."""
+    import socket
+
+    state = state_dir.resolve()
+    if _pid(state):
+        raise ToolError(f"the sandbox in {state} is running; stop it before moving its API server")
+    config = SandboxConfig.load(state)
+    for _ in range(20):
+        with socket.socket() as s:
+            s.bind((config.api_host, 0))
+            port = s.getsockname()[1]
+        if port != config.api_port:
+            break
+    config.api_port = port
+    config.save()
+    return f"https://{config.api_host}:{port}"
+
+
 def status(state_dir: Path) -> SandboxStatus:
     state = state_dir.resolve()
     config = SandboxConfig.load(state)
@@ -281,10 +302,12 @@ def _write_env_file(path: Path, env: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, retry_after: float = 1.0) -> AzureFakesStatus:
+def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, retry_after: float = 1.0,
+                move_address_on_start: bool = False) -> AzureFakesStatus:
     """Start the fakes (ARM + token endpoint + Service Bus) for this sandbox, and Azurite (Blob
     Storage, the backup store) when installed. ARM's stop/start run `python -m
-    tripgen_sandbox.control stop|start DIR`: the daemon only, data kept."""
+    tripgen_sandbox.control stop|start DIR`: the daemon only, data kept; with
+    `move_address_on_start` every start first runs `control move-address DIR` (a new port)."""
     import shlex
 
     from tripgen_sandbox import azurite
@@ -299,9 +322,9 @@ def azure_start(state_dir: Path, timeout: float = 30.0, duration: float = 3.0, r
         return azure_status(state)
     hook = f"{shlex.quote(sys.executable)} -m tripgen_sandbox.control {{}} {shlex.quote(str(state))}"
     argv = [sys.executable, "-m", "tripgen_sandbox.azurefakes", "--state-dir", str(adir), "--kubeconfig", str(state / "kubeconfig"),
-            "--on-stop", hook.format("stop"), "--on-start", hook.format("start"),
+            "--on-stop", hook.format("stop"), "--on-start", hook.format("start"), "--on-move", hook.format("move-address"),
             "--duration", str(duration), "--retry-after", str(retry_after),
-            "--power-state", "Running" if _pid(state) else "Stopped"]
+            "--power-state", "Running" if _pid(state) else "Stopped"] + (["--move-address-on-start"] if move_address_on_start else [])
     env = {k: v for k, v in os.environ.items() if k != "TRIPGEN_SANDBOX_ID"}
     env["PYTHONUNBUFFERED"] = "1"
     log = open(adir / "azurefakes.log", "ab")
@@ -339,12 +362,16 @@ def azure_stop(state_dir: Path, timeout: float = 10.0) -> AzureFakesStatus:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tripgen_sandbox.control start|stop DIR`: the daemon only (the fakes' hooks)."""
+    """`python -m tripgen_sandbox.control start|stop|move-address DIR`: the daemon only (the
+    fakes' hooks)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] not in ("start", "stop"):
-        print("usage: python -m tripgen_sandbox.control start|stop STATE_DIR", file=sys.stderr)
+    if len(args) != 2 or args[0] not in ("start", "stop", "move-address"):
+        print("usage: python -m tripgen_sandbox.control start|stop|move-address STATE_DIR", file=sys.stderr)
         raise SystemExit(2)
     try:
+        if args[0] == "move-address":
+            print(f"API server moves to {move_address(Path(args[1]))} on the next start")
+            return
         st = (start if args[0] == "start" else stop)(Path(args[1]))
     except ToolError as exc:
         print(exc.message, file=sys.stderr)

@@ -185,7 +185,13 @@ def test_down_cluster_stops_the_sandbox_and_up_cluster_brings_it_back_with_data(
         assert again.returncode == 0 and "already stopped" in again.stdout + again.stderr
 
         up = _tool(env, "up", "--cluster", "--yes", "-n", ns, "-o", "json", "--timeout", "90")
-        assert up.returncode == 0, up.stdout + up.stderr
+        # everything comes up, then doctor's checks run on the namespace: it holds only `web` and
+        # the data services (no app Secrets...), so they find criticals and `up --cluster` exits 1
+        # with their summary in the result (issue 20: "exiting 1 on a critical finding")
+        assert up.returncode == 1, up.stdout + up.stderr
+        summary = json.loads(up.stdout)
+        assert f"doctor in tripgen-sandbox/{ns}: " in summary["message"] and " critical" in summary["message"], summary["message"]
+        assert not summary["ok"] and all(w["result"] != "failed" for w in summary["workloads"]), summary
         assert control.status(state).api_ready
         assert json.loads(_tool(env, "cluster", "status", "-o", "json").stdout)["power_state"] == "Running"
         merged = yaml.safe_load(kc.read_text())

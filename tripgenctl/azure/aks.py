@@ -48,6 +48,7 @@ class ClusterInfo:
     fqdn: str | None
     node_pools: list[NodePool] = field(default_factory=list)
     last_modified: datetime | None = None  # ARM systemData.lastModifiedAt (a start/stop modifies the resource)
+    node_provisioning_mode: str | None = None  # properties.nodeProvisioningProfile.mode: Manual | Auto (AKS cannot stop Auto)
 
 
 def _code(value) -> str | None:
@@ -112,6 +113,7 @@ class Aks:
             kubernetes_version=mc.current_kubernetes_version or mc.kubernetes_version,
             fqdn=mc.fqdn or mc.private_fqdn, node_pools=pools,
             last_modified=getattr(getattr(mc, "system_data", None), "last_modified_at", None),
+            node_provisioning_mode=_code(getattr(getattr(mc, "node_provisioning_profile", None), "mode", None)),
         )
 
     def begin(self, action: str) -> Operation:

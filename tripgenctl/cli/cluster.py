@@ -2,7 +2,11 @@
 opposed to the workloads in it. JSON (-o json): status {cluster, resource_group, subscription,
 location, power_state, provisioning_state, kubernetes_version, api_server, node_pools: [{name,
 count, vm_size, spot, mode, power_state}]}; start/stop {action, cluster, outcome, power_state,
-provisioning_state, elapsed_seconds, message, kubeconfig, context, api_server, api_version};
+provisioning_state, elapsed_seconds, message, kubeconfig, context, api_server, api_version,
+saves_per_hour, currency (stop), nodes_ready, checks, critical, warnings, findings: [{severity, check,
+object, title, command}], refreshed (start)}; stop --dry-run {action, cluster, resource_group,
+power_state, saves_per_hour, still_billed_per_hour, currency, destructive, dry_run, refused, note,
+changes: [{object, change}], savings: [{item, per_hour, basis}]};
 credentials {cluster, file, context, server, replaced, kept_contexts}."""
 
 from __future__ import annotations
@@ -104,37 +108,36 @@ def register(app: typer.Typer) -> None:
     def stop(
         ctx: typer.Context,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would stop (the cluster, its node pools) and change nothing."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would stop (the cluster, its node pools), what that saves per hour, and any refusal; change nothing."),
         no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the stop."),
         timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the stop to finish."),
         subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
         resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
         cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
     ) -> None:
-        """Stop the cluster (nodes and API server; data on disks is kept). Pre-checks: no
-        operation in progress, provisioning Succeeded; already stopped -> says so, exit 0."""
-        from tripgenctl.ops.cluster import cluster_status, cluster_stop
+        """Stop the cluster (nodes and API server; data on disks is kept). Refused (exit 1, with
+        the reason and when it will be allowed) while a power operation runs, within the
+        cool-down after the last start/stop ([azure] power_cooldown_minutes), or when the cluster
+        uses node auto-provisioning; already stopped -> says so, exit 0. The question shows the
+        plan and what it saves per hour ([cost])."""
+        from tripgenctl.config import load
+        from tripgenctl.ops.cluster import cluster_stop, plan_stop
         from tripgenctl.render import render
 
+        config = options(ctx).config or load()
         target = _target(subscription, resource_group, cluster_name)
-        if dry_run:  # the safety contract's plan (ops/safety.py), from the cluster's current state
-            from tripgenctl.ops.safety import Change, Plan
-
-            state = cluster_status(target)
-            pools = [Change(f"node pool {p.name}", f"{p.count} x {p.vm_size} {p.power_state} -> Stopped") for p in state.node_pools]
-            plan = Plan("cluster stop", f"AKS {target.resource_group}/{target.cluster_name}", "(every namespace)",
-                        [Change(f"AKS cluster {state.cluster}", f"{state.power_state} -> Stopped: every node and the API server go down; disks kept"),
-                         *pools], destructive=state.power_state != "Stopped", dry_run=True)
-            render(plan, options(ctx).output)
+        if dry_run:  # the plan from the cluster's current state: what stops, what it saves, a refusal it would meet
+            render(plan_stop(target, config.cost, config.azure.power_cooldown_minutes), options(ctx).output)
             return
         view = _ProgressView("stopping", target.cluster_name)
 
         def confirmed(question: str) -> None:  # asked, answered: written while the cluster still takes it
-            confirm(question + "?", yes)
+            confirm(question + ". Continue?", yes)
             _history(ctx, "cluster-stop", f"stopping {target.cluster_name}")
 
         try:
-            result = cluster_stop(target, confirm=confirmed, wait=not no_wait, on_progress=view, timeout=timeout)
+            result = cluster_stop(target, confirm=confirmed, wait=not no_wait, on_progress=view, timeout=timeout,
+                                  cooldown=config.azure.power_cooldown_minutes, cost=config.cost)
         except Exception:
             _history(ctx, "cluster-start", "the stop failed; the cluster kept running", quiet=True)
             raise
@@ -149,13 +152,17 @@ def register(app: typer.Typer) -> None:
         no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the start (no credentials, no API check)."),
         timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the start to finish."),
         api_timeout: float = typer.Option(300, "--api-timeout", help="Seconds to wait for the API server to answer after the start."),
+        nodes_timeout: float = typer.Option(600, "--nodes-timeout", help="Seconds to wait for every node to be Ready after the start."),
+        no_checks: bool = typer.Option(False, "--no-checks", help="Do not run doctor's checks after the start."),
         file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge fresh credentials into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
         subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
         resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
         cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
     ) -> None:
-        """Start the cluster, then fetch fresh credentials (the API server address may change)
-        and wait until the API server answers."""
+        """Start the cluster, then fetch fresh credentials (the API server address may change),
+        wait until the API server answers and every node is Ready, and run doctor's checks in
+        the namespace (-n). Exit 1 on a critical finding or nodes not Ready in time."""
+        from tripgenctl.config import load
         from tripgenctl.ops.cluster import cluster_start, first_kubeconfig
         from tripgenctl.render import render
 
@@ -164,12 +171,16 @@ def register(app: typer.Typer) -> None:
         view = _ProgressView("starting", target.cluster_name)
         try:
             result = cluster_start(target, wait=not no_wait, on_progress=view, timeout=timeout,
-                                   kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout)
+                                   kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout,
+                                   context=opts.context, namespace=opts.namespace, config=opts.config or load(),
+                                   nodes_timeout=nodes_timeout, checks=not no_checks)
         finally:
             view.close()
         if not no_wait:
             _history(ctx, "cluster-start", result.message, context=result.context)
         render(result, opts.output)
+        if result.critical:
+            raise typer.Exit(1)
 
     @cluster_app.command("credentials")
     @handle_errors

@@ -39,7 +39,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     request = updown.Request(action, opts.namespace, opts.context, opts.kubeconfig, yes=yes, dry_run=dry_run, exclude=tuple(exclude),
                              include_data=include_data, wait=wait, timeout=timeout, wait_lock=wait_lock, scheduled=scheduled,
                              log_format=log_format, notify_url=notify_url, cluster=cluster,
-                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops)
+                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops, config=opts.config)
 
     def show_result(result) -> None:
         if log_format != "json" or is_machine(opts.output):  # JSON log lines already carry it, unless -o json/yaml asks for stdout

@@ -45,6 +45,7 @@ class Request:
     cluster: bool = False
     allow_other_context: bool = False  # the target guard (ops/guard.py): --yes does not imply it
     ignore_gitops: bool = False  # down: scale even where an Argo CD / Flux object cannot be paused
+    config: object = None  # the ToolConfig the command loaded (`up --cluster`'s checks use it)
 
 
 @dataclass
@@ -280,8 +281,10 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             if action == "up":
                 rep = reporter()
                 rep.phase(f"starting cluster {target.cluster_name}")
+                # doctor's checks run once the namespace is up (below), not on a namespace still scaled down
                 cluster_result = aks.cluster_start(target, wait=True, on_progress=progress_item, timeout=max(req.timeout, 1800),
-                                                   kubeconfig_file=aks.first_kubeconfig(req.kubeconfig))
+                                                   kubeconfig_file=aks.first_kubeconfig(req.kubeconfig), context=req.context,
+                                                   namespace=req.namespace, checks=False)
                 rep.item(target.cluster_name, cluster_result.message, True)
                 context = context or cluster_result.context
             else:
@@ -352,12 +355,24 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             else:
                 result = scaling.run_up(kube, plan, data_names, wait=req.wait, timeout=req.timeout, reporter=rep, guard=held.confirm)
         _history(kube, reporter, action, "ok" if result.ok else "failed", who, result.message)
+        if cluster_result is not None and action == "up":  # `up --cluster`: the start's checks, on the namespace now up
+            from tripgenctl.ops import cluster_checks
+
+            rep.phase("doctor's checks")
+            found = cluster_checks.run_checks(kube, req.config if req.config is not None else load())
+            cluster_checks.attach(cluster_result, found)
+            rep.item("doctor", found.summary, not found.critical)
+            if found.critical:
+                result.ok = False
         if req.cluster and action == "down" and result.ok:
             rep.phase(f"stopping cluster {target.cluster_name}")
             # written while the cluster can still take it; corrected below if the stop fails
             _history(kube, reporter, "cluster-stop", "ok", who, f"stopping {target.cluster_name}")
             try:
-                cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800))
+                cfg = req.config
+                cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800),
+                                                  cooldown=cfg.azure.power_cooldown_minutes if cfg is not None else None,
+                                                  cost=cfg.cost if cfg is not None else None)
             except ToolError as exc:
                 _history(kube, reporter, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
                 raise

@@ -1,12 +1,16 @@
 """Run the Azure fakes as a process (sandbox, demo):
 
     python -m tripgen_sandbox.azurefakes --state-dir DIR [--kubeconfig FILE]
-        [--on-stop "CMD"] [--on-start "CMD"] [--duration 5] [--retry-after 1]
+        [--on-stop "CMD"] [--on-start "CMD"] [--on-move "CMD"] [--duration 5] [--retry-after 1]
+        [--move-address-on-start] [--node-provisioning-mode Manual|Auto]
 
 It writes DIR/azurefakes.json (mode 0600): the URLs, the environment a tripgenctl process needs
 (`env`), and the Service Bus connection string for the Secret. --on-stop / --on-start run a
 shell command when ARM stops / starts the cluster (e.g. `tripgenctl sandbox stop` / `start`);
-the ARM operation succeeds only after the command exits 0. The key persists in the state dir,
+the ARM operation succeeds only after the command exits 0. With --move-address-on-start every start
+first runs --on-move (the sandbox: `control move-address`, a new API server port), as AKS may hand
+back a new address; --node-provisioning-mode Auto reports node auto-provisioning, whose clusters
+ARM refuses to stop. The key persists in the state dir,
 so a restart keeps connection strings valid."""
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kubeconfig", type=Path, help="file returned (base64) by listClusterUserCredential")
     ap.add_argument("--on-stop", help="shell command run when the cluster is stopped")
     ap.add_argument("--on-start", help="shell command run when the cluster is started")
+    ap.add_argument("--on-move", help="shell command run before --on-start when the start moves the API server")
+    ap.add_argument("--move-address-on-start", action="store_true", help="every start gives the API server a new address")
+    ap.add_argument("--node-provisioning-mode", choices=("Manual", "Auto"), help="report properties.nodeProvisioningProfile.mode")
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--retry-after", type=float, default=1.0)
     ap.add_argument("--subscription", default="00000000-0000-0000-0000-0000000000aa")
@@ -76,10 +83,13 @@ def main(argv: list[str] | None = None) -> None:
         kubeconfig=_kubeconfig_reader(args.kubeconfig) if args.kubeconfig else None,
         on_stop=_command_hook(args.on_stop) if args.on_stop else None,
         on_start=_command_hook(args.on_start) if args.on_start else None,
+        on_move=_command_hook(args.on_move) if args.on_move else None,
         arm_port=args.arm_port or previous.get("arm_port", 0), servicebus_port=args.servicebus_port or previous.get("servicebus_port", 0),
     )
     fake = FakeAzure(config)
     fake.cluster.power_state = args.power_state
+    fake.cluster.move_address_on_start = args.move_address_on_start
+    fake.cluster.node_provisioning_mode = args.node_provisioning_mode
     asyncio.run(_serve(fake, info_file))
 
 

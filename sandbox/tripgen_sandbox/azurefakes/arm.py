@@ -5,7 +5,16 @@ managed-identity token endpoint whose tokens every ARM call must carry.
 
 Transitions can run a hook (`on_stop` / `on_start`, a callable run in a worker thread): the
 operation reaches Succeeded only once the hook has returned AND `duration` has elapsed, so in
-the sandbox a stop really stops the nodes and API before ARM says Stopped."""
+the sandbox a stop really stops the nodes and API before ARM says Stopped.
+
+Behaviours of real AKS a cluster can be given (FakeCluster fields, changeable while it runs):
+- `move_address_on_start`: a start hands back a new API server address (AKS may): `on_move`
+  runs before `on_start` (the sandbox: a new port, so the old address stops answering), and the
+  fqdn changes;
+- `node_provisioning_mode = "Auto"`: properties.nodeProvisioningProfile.mode is reported, and a
+  stop is refused with ARM's own OperationNotAllowed (Azure/AKS #5356);
+- an operation in progress (a start/stop with a long `duration`) reports provisioningState
+  Starting/Stopping and refuses another one with 409, as ARM does."""
 
 from __future__ import annotations
 
@@ -62,6 +71,10 @@ class FakeCluster:
     kubeconfig: Callable[[], bytes] | bytes | None = None  # what listClusterUserCredential returns
     on_stop: Optional[Hook] = None
     on_start: Optional[Hook] = None
+    on_move: Optional[Hook] = None  # gives the API server a new address (runs before on_start)
+    move_address_on_start: bool = False
+    node_provisioning_mode: str | None = None  # Manual | Auto (None: the property is absent, as on older clusters)
+    fqdn_suffix: str = "4f2c1e"  # the random part of the fqdn; a moved API server gets another
     duration: float = 2.0  # minimum seconds a stop/start takes
     operation: Operation | None = None
     operations: dict[str, Operation] = field(default_factory=dict)
@@ -75,12 +88,15 @@ class FakeCluster:
         return CLUSTER_PATH.format(sub=self.subscription, rg=self.resource_group, name=self.name)
 
     def resource(self) -> dict:
-        fqdn = self.fqdn or f"{self.name}-dns-4f2c1e.hcp.{self.location}.azmk8s.io"
+        fqdn = self.fqdn or f"{self.name}-dns-{self.fqdn_suffix}.hcp.{self.location}.azmk8s.io"
         pools = []
         for p in self.node_pools:
             pools.append(dict(p, provisioningState=self.provisioning_state, powerState={"code": self.power_state},
                               orchestratorVersion=self.kubernetes_version, currentOrchestratorVersion=self.kubernetes_version,
                               type="VirtualMachineScaleSets", enableAutoScaling=False))
+        properties_extra = {}
+        if self.node_provisioning_mode:
+            properties_extra["nodeProvisioningProfile"] = {"mode": self.node_provisioning_mode}
         return {
             "id": self.path,
             "location": self.location,
@@ -101,6 +117,7 @@ class FakeCluster:
                 "agentPoolProfiles": pools,
                 "nodeResourceGroup": f"MC_{self.resource_group}_{self.name}_{self.location}",
                 "enableRBAC": True,
+                **properties_extra,
             },
         }
 
@@ -195,6 +212,9 @@ class FakeArm:
             running = "Stopping" if cluster.operation.action == "stop" else "Starting"
             return arm_error(409, "OperationNotAllowed",
                              f"Operation is not allowed because there's an in progress {cluster.operation.action} managed cluster operation ({running}) on the managed cluster. Please wait for it to finish before starting a new operation.")
+        if action == "stop" and cluster.node_provisioning_mode == "Auto":
+            return arm_error(400, "OperationNotAllowed",
+                             "Unable to perform 'stopping' operation since the cluster enables .properties.nodeProvisioningProfile.mode 'Auto'")
         target = "Stopped" if action == "stop" else "Running"
         if cluster.power_state == target:
             # AKS accepts it and finishes immediately; the tool's pre-check normally avoids this
@@ -214,6 +234,10 @@ class FakeArm:
     async def _run(self, cluster: FakeCluster, op: Operation) -> None:
         hook = cluster.on_stop if op.action == "stop" else cluster.on_start
         try:
+            if op.action == "start" and cluster.move_address_on_start:
+                if cluster.on_move is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, cluster.on_move)
+                cluster.fqdn_suffix = uuid.uuid4().hex[:6]
             if hook is not None:
                 await asyncio.get_running_loop().run_in_executor(None, hook)
             remaining = cluster.duration - (time.monotonic() - op.started)

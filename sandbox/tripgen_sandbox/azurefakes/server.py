@@ -44,6 +44,7 @@ class FakeAzureConfig:
     kubeconfig: Callable[[], bytes] | bytes | None = None
     on_stop: Optional[Callable[[], None]] = None
     on_start: Optional[Callable[[], None]] = None
+    on_move: Optional[Callable[[], None]] = None  # a start that moves the API server runs it first (FakeCluster.move_address_on_start)
     host: str = "127.0.0.1"
     arm_port: int = 0
     servicebus_port: int = 0
@@ -58,7 +59,8 @@ class FakeAzure:
         self.arm = FakeArm(self.issuer, self.identity_header, retry_after=config.retry_after)
         self.cluster = self.arm.add_cluster(FakeCluster(
             subscription=config.subscription, resource_group=config.resource_group, name=config.cluster_name,
-            kubeconfig=config.kubeconfig, on_stop=config.on_stop, on_start=config.on_start, duration=config.duration,
+            kubeconfig=config.kubeconfig, on_stop=config.on_stop, on_start=config.on_start, on_move=config.on_move,
+            duration=config.duration,
         ))
         self.servicebus = FakeServiceBus(config.servicebus_namespace, {config.key_name: config.key})
         for name, size in config.queues:

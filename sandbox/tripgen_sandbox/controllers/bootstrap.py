@@ -127,6 +127,14 @@ def ensure_bootstrap(cluster) -> None:
         "spec": {"type": "ClusterIP", "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
                  "internalTrafficPolicy": "Cluster", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
         "status": {"loadBalancer": {}}})
+    svc = store.get("services", "default", "kubernetes")
+    if svc is not None and [p.get("targetPort") for p in svc["spec"].get("ports") or []] != [port]:  # the API server moved
+
+        def retarget(o):
+            for p in o["spec"].get("ports") or []:
+                p["targetPort"] = port
+
+        store.mutate("services", "default", "kubernetes", retarget)
     # no selector: the endpoints controller leaves it alone; it points at the API server
     subsets = [{"addresses": [{"ip": config.api_host}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
     ep = store.get("endpoints", "default", "kubernetes")
