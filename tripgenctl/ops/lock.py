@@ -382,8 +382,8 @@ def _wait_for_change(kube, seconds: float) -> None:
     """Block until the lease changes (released / renewed) or `seconds` pass, using a watch."""
     seconds = max(0.2, seconds)
     end = time.monotonic() + seconds
-    rv = Lease.list_version(kube)
     try:
+        rv = Lease.list_version(kube)
         for type_, lease in Lease.watch(kube, resource_version=rv, timeout_seconds=max(1, int(seconds + 0.999)), stop=lambda: time.monotonic() >= end):
             if lease.name == LEASE_NAME and type_ in ("MODIFIED", "DELETED"):
                 if not lease.holder or type_ == "DELETED":
