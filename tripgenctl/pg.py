@@ -1,8 +1,8 @@
 """The PostgreSQL door: the one module that imports psycopg. Everything that talks SQL to the
 environment's database from this process (validation, the smoke test after `up`) opens a
-`Session` here: a port-forward to the database pod with the Secret's credentials, or a given
-address; connect and statement deadlines on every connection; errors as one-line ToolErrors
-with the password masked. (SQL that runs inside the pod, psql/pg_dump over exec, goes through
+`Session` here: `address` (a port-forward to the database pod; the network inside the cluster)
+with the Secret's credentials, or a given address; connect and statement deadlines on every
+connection; errors as one-line ToolErrors with the password masked. (SQL that runs inside the pod, psql/pg_dump over exec, goes through
 ops/postgres.py and never needs a driver.)"""
 
 from __future__ import annotations
@@ -70,50 +70,48 @@ def connect(host: str, port: int, user: str, password: str | None, database: str
 
 
 @contextlib.contextmanager
+def address(kube, pod: str) -> Iterator[tuple[str, int]]:
+    """Where a connection to the database pod goes -- the one place that knows. Outside the
+    cluster (a person's kubeconfig) a port-forward to the pod, since ClusterIPs are not routable
+    from a laptop. Inside it (the schedule's CronJobs) over the network as the apps do -- the
+    PostgreSQL Service's ClusterIP, else the pod IP -- because the in-cluster Role grants no
+    port-forward (a port-forward lands on the server's trusted localhost)."""
+    from tripgenctl.kube.pods import Pod
+
+    if kube.context_name != "in-cluster":
+        with kube.port_forward(pod, 5432) as forwarded:
+            yield forwarded
+        return
+    from tripgenctl.kube import paths
+
+    service = pod.rsplit("-", 1)[0]
+    for svc in kube.list_json(paths.core("services", kube.namespace)):
+        ip = (svc.get("spec") or {}).get("clusterIP")
+        if svc["metadata"]["name"] == service and ip and ip != "None":
+            port = next((p.get("port") for p in svc["spec"].get("ports") or [] if p.get("targetPort") in (5432, "postgresql", None)), 5432)
+            yield ip, int(port)
+            return
+    live = Pod.get(kube, pod, missing_ok=True)
+    if live is None or not live.ip:
+        raise ToolError(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to", 1)
+    yield live.ip, 5432
+
+
+@contextlib.contextmanager
 def session(kube, application_name: str = "tripgenctl", database: str | None = None, pod: str | None = None,
-            statement_timeout_ms: int | None = STATEMENT_TIMEOUT_MS) -> Iterator[Session]:
-    """A Session to the environment's database through a port-forward to its pod, logged in with
-    the Secret's credentials (never shown)."""
+            statement_timeout_ms: int | None = STATEMENT_TIMEOUT_MS, connect_timeout: float = CONNECT_TIMEOUT) -> Iterator[Session]:
+    """A Session to the environment's database (through `address`: a port-forward to its pod
+    from outside the cluster), logged in with the Secret's credentials (never shown)."""
     from tripgenctl.ops import postgres
 
     creds = postgres.credentials(kube)
     pod = pod or postgres.pod_name()
     postgres.require_ready(kube, pod)
+    via = f"through a port-forward to {pod}" if kube.context_name != "in-cluster" else f"to {pod}"
     with address(kube, pod) as (host, port):
-        how = "over the Service" if kube.context_name == IN_CLUSTER else "through a port-forward"
         with connect(host, port, creds.username, creds.password, database or creds.database, application_name,
-                     statement_timeout_ms=statement_timeout_ms, what=f"{how} to {pod}") as s:
+                     connect_timeout=connect_timeout, statement_timeout_ms=statement_timeout_ms, what=via) as s:
             yield s
-
-
-IN_CLUSTER = "in-cluster"  # kube.client's context name for a pod's own ServiceAccount
-
-
-@contextlib.contextmanager
-def address(kube, pod: str) -> Iterator[tuple[str, int]]:
-    """Where a connection to the database pod goes. Inside the cluster (the schedule's CronJobs)
-    over the network as the apps connect -- the PostgreSQL Service's ClusterIP, else the pod IP
-    -- with the Secret's password: the schedule's Role grants no port-forward, because a
-    port-forward lands on the server's trusted localhost, a passwordless superuser. Outside the
-    cluster (a person's kubeconfig) a port-forward, since ClusterIPs are not routable from a laptop."""
-    if kube.context_name != IN_CLUSTER:
-        with kube.port_forward(pod, 5432) as forwarded:
-            yield forwarded
-        return
-    service = pod.rsplit("-", 1)[0]
-    # listed, not got: the schedule's Role may list Services (what `up` needs) and no more
-    services = kube.list_json(kube.resource_path("v1", "Service", kube.namespace))
-    svc = next((s for s in services if s["metadata"]["name"] == service), {})
-    ip = (svc.get("spec") or {}).get("clusterIP")
-    if ip and ip != "None":
-        port = next((p.get("port") for p in svc["spec"].get("ports") or [] if p.get("targetPort") in (5432, "postgresql", None)), 5432)
-        yield ip, int(port)
-        return
-    live = kube.get_object("v1", "Pod", pod, kube.namespace) or {}
-    ip = (live.get("status") or {}).get("podIP")
-    if not ip:
-        raise ToolError(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to", 1)
-    yield ip, 5432
 
 
 def wrap(conn: Any) -> Session:

@@ -5,7 +5,6 @@ the Secret is a thin layer on top. No result field or message ever holds the key
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -192,19 +191,12 @@ def check_connection_string(connection_string: str, expected: dict[str, tuple[in
 
 def read_connection_string(kube, namespace: str | None = None) -> str | None:
     """The Secret's value, or None when the Secret or its key is missing."""
-    from tripgenctl.kube.client import call
+    from tripgenctl.kube.secrets import Secret
 
-    ns = namespace or kube.namespace
-    try:
-        secret = call(lambda: kube.core.read_namespaced_secret(SECRET, ns), what=f"secret {SECRET}")
-    except ToolError as exc:
-        if "not found" in exc.message.lower() or "404" in exc.message:
-            return None
-        raise
-    data = secret.data or {}
-    if SECRET_KEY not in data:
+    secret = Secret.get(kube, SECRET, namespace or kube.namespace, missing_ok=True)
+    if secret is None or not secret.present(SECRET_KEY):
         return None
-    return base64.b64decode(data[SECRET_KEY]).decode("utf-8", errors="replace")
+    return secret.value(SECRET_KEY, "")
 
 
 def check_from_secret(kube, namespace: str | None = None, expected: dict[str, tuple[int, int]] | None = None) -> BusCheckResult:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tripgenctl.errors import ToolError
 from tripgenctl.kube import execstream
-from tripgenctl.kube.client import call
+from tripgenctl.kube.pods import Pod
 
 
 
@@ -85,9 +85,9 @@ def total_keys(kube, after: str = "nothing was flushed") -> int:
 
 def require_pod(kube) -> None:
     pod = pod_name()
-    p = call(lambda: kube.core.read_namespaced_pod(pod, kube.namespace), what=f"pod {pod}")
-    if p.status.phase != "Running":
-        raise ToolError(f"pod {pod} is not running (phase {p.status.phase}); try: tripgenctl up --include-data")
+    p = Pod.get(kube, pod)
+    if p.phase != "Running":
+        raise ToolError(f"pod {pod} is not running (phase {p.phase}); try: tripgenctl up --include-data")
 
 
 def flush(kube, gate, db: int | None = None, asynchronous: bool = False) -> FlushResult | None:

@@ -114,7 +114,9 @@ def require_postgres(kube, timeout: float, on_update: Progress | None = None) ->
 
 
 def require_secret(kube) -> None:
-    if kube.get_object("v1", "Secret", postgres.SECRET, kube.namespace) is None:
+    from tripgenctl.kube.secrets import Secret
+
+    if Secret.get(kube, postgres.SECRET, missing_ok=True) is None:
         raise ProblemFound(f"Secret {postgres.SECRET} not found in {kube.namespace}: run `tripgenctl secrets init -n {kube.namespace}` first")
 
 

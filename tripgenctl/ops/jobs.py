@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tripgenctl.errors import ToolError
-from tripgenctl.kube.client import call
+from tripgenctl.kube import jobs as kjobs
+from tripgenctl.kube.jobs import Job
+from tripgenctl.kube.pods import Pod
 from tripgenctl.ops import waiting
 
 # pod states that never resolve on their own: settle the Job as failed instead of waiting out the timeout
@@ -41,52 +43,37 @@ class JobOutcome:
 
 
 def jobs_path(kube) -> str:
-    return f"/apis/batch/v1/namespaces/{kube.namespace}/jobs"
+    return Job.collection(kube)
 
 
 def condition(job: dict, type_: str) -> dict | None:
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_ and c.get("status") == "True":
-            return c
-    return None
+    return kjobs.condition(job, type_)
 
 
 def delete_job(kube, name: str, timeout: float = 60) -> bool:
     """Delete a Job and its pods (Background propagation) and wait until the Job is gone, so a
     new one of the same name can be created. False if there was none."""
-    path = f"{jobs_path(kube)}/{name}"
-    status, body = kube.request_json("DELETE", path, {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
-    if status == 404:
+    if not Job.delete(kube, name):
         return False
-    if status >= 300:
-        message = body.get("message") if isinstance(body, dict) else body
-        raise ToolError(f"delete job/{name}: {status} {message}")
     if not waiting.wait_deleted(kube, jobs_path(kube), name, timeout):
         raise ToolError(f"job/{name} from a previous run was not deleted within {timeout:g}s (finalizers?)")
     return True
 
 
 def create_job(kube, job: dict) -> dict:
-    status, body = kube.create_object(job)
-    if status >= 300:
-        message = body.get("message") if isinstance(body, dict) else body
-        raise ToolError(f"create job/{job['metadata']['name']}: {status} {message}")
-    return body
+    return Job.create(kube, job).raw
 
 
-def pods_of_job(kube, job: dict) -> list[dict]:
-    uid = job["metadata"]["uid"]
-    pods = kube.list_json(f"/api/v1/namespaces/{kube.namespace}/pods?labelSelector=controller-uid%3D{uid}")
-    return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+def pods_of_job(kube, job: dict) -> list[Pod]:
+    return Job.from_json(job).pods(kube)
 
 
-def fatal_state(pod: dict) -> tuple[str, str, str] | None:
+def fatal_state(pod: Pod | dict) -> tuple[str, str, str] | None:
     """(container, reason, message) of a container stuck in a state that will not fix itself."""
-    status = pod.get("status") or {}
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        waiting_ = (cs.get("state") or {}).get("waiting") or {}
-        if waiting_.get("reason") in FATAL_WAITING:
-            return cs.get("name", ""), waiting_["reason"], waiting_.get("message") or ""
+    pod = pod if isinstance(pod, Pod) else Pod.from_json(pod)
+    for c in pod.containers:
+        if c.state == "waiting" and c.reason in FATAL_WAITING:
+            return c.name, c.reason, c.message
     return None
 
 
@@ -126,8 +113,8 @@ def run_job(kube, job: dict, timeout: float, on_update: Callable[[str], None] | 
             fatal = fatal_state(pod)
             if fatal:
                 container, reason, message = fatal
-                outcome = JobOutcome(name, "Failed", round(time.monotonic() - started, 1), f"pod {pod['metadata']['name']}: {container}: {reason}" + (f": {message}" if message else ""),
-                                     pod["metadata"]["name"], container)
+                outcome = JobOutcome(name, "Failed", round(time.monotonic() - started, 1), f"pod {pod.name}: {container}: {reason}" + (f": {message}" if message else ""),
+                                     pod.name, container)
                 return outcome
     current = seen.get("job") or created
     elapsed = round(time.monotonic() - started, 1)
@@ -146,23 +133,20 @@ def run_job(kube, job: dict, timeout: float, on_update: Callable[[str], None] | 
 def explain_failure(kube, job: dict, outcome: JobOutcome) -> None:
     """The last failed pod: which container, its exit code, its log tail and its error line."""
     pods = pods_of_job(kube, job)
-    failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"] or pods
+    failed = [p for p in pods if p.phase == "Failed"] or pods
     if not failed:
         return
     pod = failed[-1]
-    outcome.pod = pod["metadata"]["name"]
-    status = pod.get("status") or {}
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        term = (cs.get("state") or {}).get("terminated") or {}
-        if term and term.get("exitCode", 0) != 0:
-            outcome.container = cs.get("name", "")
-            detail = f"container {outcome.container} exited {term.get('exitCode')}" + (f" ({term['reason']})" if term.get("reason") not in (None, "Error") else "")
+    outcome.pod = pod.name
+    for c in pod.containers:
+        if c.state == "terminated" and (c.exit_code or 0) != 0:
+            outcome.container = c.name
+            detail = f"container {c.name} exited {c.exit_code}" + (f" ({c.reason})" if c.reason not in ("", "Error") else "")
             outcome.reason = f"{outcome.reason}; {detail}" if outcome.reason else detail
             break
     if not outcome.container:
-        specs = (pod.get("spec") or {}).get("containers") or [{}]
-        outcome.container = specs[0].get("name", "")
-    outcome.log_tail = log_tail(kube, outcome.pod, outcome.container)
+        outcome.container = (pod.spec_containers or [""])[0]
+    outcome.log_tail = log_tail(kube, pod, outcome.container)
     outcome.error_line = error_line(outcome.log_tail)
     if outcome.error_line:
         outcome.reason = f"{outcome.reason}: {outcome.error_line}"
@@ -176,28 +160,26 @@ def explain_timeout(kube, job: dict, outcome: JobOutcome) -> None:
         outcome.reason += ": no pod was created"
         return
     pod = pods[-1]
-    outcome.pod = pod["metadata"]["name"]
-    status = pod.get("status") or {}
-    for cs in status.get("initContainerStatuses") or []:
-        state = cs.get("state") or {}
-        if "terminated" not in state or (state["terminated"] or {}).get("exitCode", 0) != 0:
-            outcome.container = cs.get("name", "")
+    outcome.pod = pod.name
+    for c in (c for c in pod.containers if c.init):
+        if c.state != "terminated" or (c.exit_code or 0) != 0:
+            outcome.container = c.name
             outcome.reason += f": pod {outcome.pod} is still in initContainer {outcome.container}"
             if "postgres" in outcome.container:
                 outcome.reason += " (PostgreSQL is not reachable: is it scaled to 0? try `tripgenctl up`)"
             break
     else:
-        phase = status.get("phase") or "Pending"
-        outcome.container = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
-        outcome.reason += f": pod {outcome.pod} is {phase}"
-    if status.get("phase") != "Pending" or outcome.container:
-        outcome.log_tail = log_tail(kube, outcome.pod, outcome.container)
+        outcome.container = (pod.spec_containers or [""])[0]
+        outcome.reason += f": pod {outcome.pod} is {pod.phase}"
+    if pod.phase != "Pending" or outcome.container:
+        outcome.log_tail = log_tail(kube, pod, outcome.container)
 
 
-def log_tail(kube, pod: str, container: str, lines: int = LOG_TAIL) -> list[str]:
+def log_tail(kube, pod: Pod | str, container: str, lines: int = LOG_TAIL) -> list[str]:
+    """The last `lines` non-blank lines of a container's log; [] when it cannot be read."""
     try:
-        text = call(lambda: kube.core.read_namespaced_pod_log(pod, kube.namespace, container=container or None, tail_lines=lines),
-                    what=f"logs of {pod}")
+        pod = pod if isinstance(pod, Pod) else Pod.get(kube, pod)
+        text = pod.logs(container or None, tail_lines=lines)
     except ToolError:
         return []
     return [l for l in (text or "").splitlines() if l.strip()]

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube.errors import Conflict, NotFound
+from tripgenctl.kube.leases import Lease
 
 LEASE_NAME = "tripgenctl-lock"
 DEFAULT_SECONDS = 30  # a killed run's lock expires this long after its last renewal
@@ -89,11 +91,6 @@ def _micro(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _path(kube, name: str | None = None) -> str:
-    base = f"/apis/coordination.k8s.io/v1/namespaces/{kube.namespace}/leases"
-    return f"{base}/{name}" if name else base
-
-
 def describe(lease: dict | None, now: datetime | None = None) -> LockInfo | None:
     """The live holder of a lease, or None when it is free or expired."""
     from tripgenctl.ops.workloads import parse_time
@@ -124,7 +121,7 @@ class Lock:
     write of the run is preceded by confirm(), which renews the lease (rv-guarded, so a success
     proves nobody took it since) and raises LostLock instead of letting the write through."""
 
-    def __init__(self, kube, holder: str, seconds: int, lease: dict):
+    def __init__(self, kube, holder: str, seconds: int, lease: Lease):
         self.kube = kube
         self.holder = holder
         self.seconds = seconds
@@ -190,6 +187,9 @@ class Lock:
                 raise self.lost or self._expiry(exc.message) from None
 
     def renew(self) -> None:
+        """One rv-guarded PUT of renewTime. A Conflict means someone wrote the lease since we
+        read it: re-read it, and unless we still hold it (a stale resourceVersion of our own
+        write), the lock is lost; a lease deleted under us is lost too."""
         with self._mutex:
             if self.lost is not None:
                 raise self.lost
@@ -197,28 +197,23 @@ class Lock:
                 if self._stop.is_set():
                     return
                 started = time.monotonic()
-                lease = dict(self._lease)
-                lease["spec"] = dict(lease.get("spec") or {}, renewTime=_micro(_now()))
-                status, body = _answer(lambda: self.kube.request_json("PUT", _path(self.kube, LEASE_NAME), lease, what=f"lease {LEASE_NAME}"))
-                if status == 200:
-                    self._lease = body
-                    self._confirmed = started
-                    self.failure = None
-                    return
-                if status == 404:
-                    raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made")
-                if status != 409:
-                    break
-                s, cur = self.kube.request_json("GET", _path(self.kube, LEASE_NAME), what=f"lease {LEASE_NAME}")
-                if s == 404:
-                    raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made")
-                if s != 200:
-                    raise ToolError(f"cannot read lease {LEASE_NAME}: HTTP {s}", 1)
-                if (cur.get("spec") or {}).get("holderIdentity") != self.holder:
-                    raise LostLock(f"lost the lock to {taken_by(cur, self.holder)}: lease {LEASE_NAME} expired while this run "
-                                   f"was not renewing it (frozen or cut off); no further change made")
-                self._lease = cur  # a stale resourceVersion of our own lease: retry with the fresh one
-            raise ToolError(f"cannot renew lock: HTTP {status}", 1)
+                try:
+                    self._lease = self._lease.renew(self.kube, _micro(_now()))
+                except NotFound:
+                    raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made") from None
+                except Conflict:
+                    cur = Lease.get(self.kube, LEASE_NAME)
+                    if cur is None:
+                        raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made") from None
+                    if cur.holder != self.holder:
+                        raise LostLock(f"lost the lock to {taken_by(cur.raw, self.holder)}: lease {LEASE_NAME} expired while this run "
+                                       f"was not renewing it (frozen or cut off); no further change made") from None
+                    self._lease = cur  # a stale resourceVersion of our own lease: retry with the fresh one
+                    continue
+                self._confirmed = started
+                self.failure = None
+                return
+            raise ToolError(f"cannot renew lock: lease {LEASE_NAME} kept changing under us (3 conflicts in a row)", 1)
 
     def release(self) -> None:
         """Clear the holder (rv-guarded: never clears a lock someone else took after expiry)."""
@@ -227,37 +222,21 @@ class Lock:
             return  # not ours any more: nothing to give back
         with self._mutex:
             for _ in range(5):
-                lease = dict(self._lease)
-                if (lease.get("spec") or {}).get("holderIdentity") != self.holder:
+                if self._lease.holder != self.holder:
                     return
-                spec = dict(lease.get("spec") or {})
-                spec.pop("holderIdentity", None)
-                spec["renewTime"] = _micro(_now())
-                lease["spec"] = spec
                 try:
-                    status, body = self.kube.request_json("PUT", _path(self.kube, LEASE_NAME), lease)
+                    self._lease.release(self.kube, _micro(_now()))
+                    return
+                except Conflict:
+                    try:
+                        cur = Lease.get(self.kube, LEASE_NAME)
+                    except ToolError:
+                        return  # it expires by itself
+                    if cur is None:
+                        return
+                    self._lease = cur
                 except ToolError:
-                    return  # it expires by itself
-                if status == 200 or status == 404:
-                    return
-                if status != 409:
-                    return
-                s, cur = self.kube.request_json("GET", _path(self.kube, LEASE_NAME))
-                if s != 200:
-                    return
-                self._lease = cur
-
-
-def _answer(request: Callable[[], tuple[int, object]]) -> tuple[int, object]:
-    """(status, body) of a request, also when the door raises an HTTP answer as a typed error
-    carrying `.status` (a 409 must still read as "someone else wrote the lease")."""
-    try:
-        return request()
-    except ToolError as exc:
-        status = getattr(exc, "status", None)
-        if isinstance(status, int) and status in (404, 409):
-            return status, {"message": exc.message}
-        raise
+                    return  # gone, or the API cannot answer: it expires by itself
 
 
 def taken_by(lease: dict, me: str) -> str:
@@ -274,49 +253,26 @@ def taken_by(lease: dict, me: str) -> str:
 def try_acquire(kube, holder: str, seconds: int, action: str = "") -> tuple[Lock | None, LockInfo | None]:
     """One attempt: (lock, None) when taken, (None, holder info) when someone else has it."""
     for _ in range(10):
-        status, lease = kube.request_json("GET", _path(kube, LEASE_NAME), what=f"lease {LEASE_NAME}")
+        lease = Lease.get(kube, LEASE_NAME)
         now = _now()
-        spec = {
-            "holderIdentity": holder,
-            "leaseDurationSeconds": seconds,
-            "acquireTime": _micro(now),
-            "renewTime": _micro(now),
-        }
-        meta_ann = {"tripgenctl.io/action": action} if action else {}
-        meta_ann[LAST_HOLDER_ANNOTATION] = holder
-        if status == 404:
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": LEASE_NAME, "namespace": kube.namespace, "annotations": meta_ann}, "spec": spec}
-            s, created = kube.request_json("POST", _path(kube), body)
-            if s in (200, 201):
+        annotations = {"tripgenctl.io/action": action} if action else {}
+        annotations[LAST_HOLDER_ANNOTATION] = holder
+        try:
+            if lease is None:
+                created = Lease.create(kube, LEASE_NAME, holder, seconds, _micro(now), annotations)
                 return Lock(kube, holder, seconds, created).start(), None
-            if s == 409:
-                continue  # someone created it first: look again
-            _fail(s, created, "create")
-        elif status == 200:
-            info = describe(lease, now)
+            info = describe(lease.raw, now)
             if info is not None and info.holder != holder:
                 return None, info
-            new = dict(lease)
-            new["metadata"] = dict(lease.get("metadata") or {})
-            new["metadata"]["annotations"] = dict(new["metadata"].get("annotations") or {}, **meta_ann)
-            spec["leaseTransitions"] = int((lease.get("spec") or {}).get("leaseTransitions") or 0) + 1
-            new["spec"] = spec
-            s, updated = kube.request_json("PUT", _path(kube, LEASE_NAME), new)
-            if s == 200:
-                return Lock(kube, holder, seconds, updated).start(), None
-            if s == 409:
-                continue  # lost a race: whoever won is the holder now
-            _fail(s, updated, "update")
-        else:
-            _fail(status, lease, "read")
+            taken = lease.take(kube, holder, seconds, _micro(now), annotations)
+            return Lock(kube, holder, seconds, taken).start(), None
+        except Conflict:
+            continue  # someone created or took it first: look again (whoever won is the holder now)
+        except NotFound:
+            if lease is None:  # the create of a namespace that does not exist
+                raise ToolError(f'namespace "{kube.namespace}" not found', 2) from None
+            continue  # deleted between our read and our write: look again
     raise ToolError(f"lease {LEASE_NAME}: too many conflicting writers", 1)
-
-
-def _fail(status: int, body, what: str) -> None:
-    message = body.get("message") if isinstance(body, dict) else str(body)[:200]
-    if status == 404:
-        raise ToolError(f'namespace "{message}" not found', 2)
-    raise ToolError(f"cannot {what} lease {LEASE_NAME}: {status} {message}", 1)
 
 
 def locked_message(info: LockInfo) -> str:
@@ -417,8 +373,8 @@ def _interruptible() -> Iterator[_Interrupt | None]:
 
 def _release_if_ours(kube, holder: str) -> None:
     with contextlib.suppress(Exception):
-        status, lease = kube.request_json("GET", _path(kube, LEASE_NAME))
-        if status == 200 and (lease.get("spec") or {}).get("holderIdentity") == holder:
+        lease = Lease.get(kube, LEASE_NAME)
+        if lease is not None and lease.holder == holder:
             Lock(kube, holder, 0, lease).release()
 
 
@@ -426,12 +382,11 @@ def _wait_for_change(kube, seconds: float) -> None:
     """Block until the lease changes (released / renewed) or `seconds` pass, using a watch."""
     seconds = max(0.2, seconds)
     end = time.monotonic() + seconds
-    status, body = kube.request_json("GET", _path(kube), what="leases")
-    rv = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
     try:
-        for type_, obj in kube.watch_json(_path(kube), resource_version=rv, timeout_seconds=max(1, int(seconds + 0.999)), stop=lambda: time.monotonic() >= end):
-            if (obj.get("metadata") or {}).get("name") == LEASE_NAME and type_ in ("MODIFIED", "DELETED"):
-                if not (obj.get("spec") or {}).get("holderIdentity") or type_ == "DELETED":
+        rv = Lease.list_version(kube)
+        for type_, lease in Lease.watch(kube, resource_version=rv, timeout_seconds=max(1, int(seconds + 0.999)), stop=lambda: time.monotonic() >= end):
+            if lease.name == LEASE_NAME and type_ in ("MODIFIED", "DELETED"):
+                if not lease.holder or type_ == "DELETED":
                     return
     except ToolError:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))

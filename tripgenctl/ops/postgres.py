@@ -10,13 +10,13 @@ or statement that outlives its deadline; `lock_message` turns its report into on
 
 from __future__ import annotations
 
-import base64
 import secrets as _secrets
 from dataclasses import dataclass
 
 from tripgenctl.errors import ToolError
 from tripgenctl.kube import execstream
-from tripgenctl.kube.client import call
+from tripgenctl.kube.pods import Pod
+from tripgenctl.kube.secrets import Secret
 
 CONTAINER = None  # the StatefulSet's only container
 
@@ -41,25 +41,16 @@ class DbCredentials:
 
 
 def credentials(kube) -> DbCredentials:
-    secret = call(lambda: kube.core.read_namespaced_secret(SECRET, kube.namespace), what=f"secret {SECRET}")
-    data = secret.data or {}
-
-    def get(key: str, default: str | None = None) -> str:
-        if key in data and data[key]:
-            return base64.b64decode(data[key]).decode()
-        if default is None:
-            raise ToolError(f"secret {SECRET} has no key {key!r}")
-        return default
-
-    return DbCredentials(get("username", "postgres"), get("password", ""), get("database", "tripgen"))
+    """The Secret's user, password and database (the image's defaults for keys left empty)."""
+    secret = Secret.get(kube, SECRET)
+    return DbCredentials(secret.value("username", "postgres"), secret.value("password", ""), secret.value("database", "tripgen"))
 
 
 def require_ready(kube, pod: str | None = None) -> None:
     pod = pod or pod_name()
-    p = call(lambda: kube.core.read_namespaced_pod(pod, kube.namespace), what=f"pod {pod}")
-    ready = any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
-    if p.status.phase != "Running" or not ready:
-        raise ToolError(f"pod {pod} is not ready (phase {p.status.phase}); is PostgreSQL scaled down? try: tripgenctl up")
+    p = Pod.get(kube, pod)
+    if p.phase != "Running" or not p.ready:
+        raise ToolError(f"pod {pod} is not ready (phase {p.phase}); is PostgreSQL scaled down? try: tripgenctl up")
 
 
 # Inside the pod: the official image's env (POSTGRES_USER/POSTGRES_PASSWORD) or bitnami's.

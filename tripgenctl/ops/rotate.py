@@ -20,12 +20,11 @@ question is asked through the `confirm` callback just before step 2."""
 
 from __future__ import annotations
 
-import base64
-import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
 from tripgenctl.errors import ProblemFound, ToolError, UsageError
+from tripgenctl.kube.secrets import Secret
 from tripgenctl.ops import credentials, restart
 from tripgenctl.ops import secrets as secret_specs
 
@@ -76,21 +75,13 @@ class RotateResult:
 @dataclass
 class _Plan:
     cred: Credential
-    secret_obj: dict
+    secret_obj: Secret
     old: str = field(repr=False)
     new: str = field(repr=False)
     username: str = ""
     role: credentials.RoleState | None = None
     workloads: list[restart.Workload] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (ref, why not restarted)
-
-
-def _decode(secret: dict, key: str) -> str:
-    raw = (secret.get("data") or {}).get(key) or ""
-    try:
-        return base64.b64decode(raw).decode()
-    except (ValueError, UnicodeDecodeError):
-        return ""
 
 
 def get_credential(name: str) -> Credential:
@@ -144,15 +135,15 @@ def _preflight(kube, cred: Credential, cfg, values: dict[str, str]) -> _Plan:
     from tripgenctl.ops import postgres
     from tripgenctl.ops.deploy import workload_status
 
-    secret = kube.get_object("v1", "Secret", cred.secret, kube.namespace)
+    secret = Secret.get(kube, cred.secret, missing_ok=True)
     if secret is None:
         raise ProblemFound(f"secret {cred.secret} does not exist: create it with `tripgenctl secrets init -n {kube.namespace}`")
-    old = _decode(secret, cred.key)
+    old = secret.value(cred.key, "")
     if not old:
         raise ProblemFound(f"secret {cred.secret} has no value in key {cred.key!r}: set it with `tripgenctl secrets init --force`")
     plan = _Plan(cred, secret, old, _new_value(cred, values, old))
     if cred.server == "postgres":
-        plan.username = _decode(secret, "username") or "postgres"
+        plan.username = secret.value("username") or "postgres"
         postgres.require_ready(kube)
         plan.role = credentials.read_role(kube, plan.username)
         if not credentials.password_matches(old, plan.role.verifier, plan.username):
@@ -203,12 +194,8 @@ def _question(plan: _Plan, kube) -> str:
 
 
 def _put_secret(kube, plan: _Plan, value: str) -> None:
-    live = kube.get_object("v1", "Secret", plan.cred.secret, kube.namespace) or plan.secret_obj
-    body = copy.deepcopy(live)
-    body.setdefault("data", {})[plan.cred.key] = base64.b64encode(value.encode()).decode()
-    for k in ("managedFields",):
-        body.get("metadata", {}).pop(k, None)
-    kube.replace_object(body)
+    live = Secret.get(kube, plan.cred.secret, missing_ok=True) or plan.secret_obj
+    live.update({plan.cred.key: value})
 
 
 def _set_server(kube, plan: _Plan, to_new: bool) -> None:

@@ -6,7 +6,6 @@ request; results carry key names and states, never values."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets as _random
@@ -14,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tripgenctl.errors import ProblemFound, UsageError
+from tripgenctl.errors import UsageError
+from tripgenctl.kube.errors import Conflict
+from tripgenctl.kube.namespaces import Namespace
+from tripgenctl.kube.pods import Pod
+from tripgenctl.kube.secrets import Secret
 
 LABELS = {"app.kubernetes.io/part-of": "tripgen", "app.kubernetes.io/managed-by": "tripgenctl"}
 
@@ -172,32 +175,18 @@ def problems(values: dict[str, str]) -> list[str]:
 
 # ---- against a cluster -------------------------------------------------------------------------
 
-def _decode(secret: dict | None) -> dict[str, str]:
-    if not secret:
-        return {}
-    out = {}
-    for k, v in (secret.get("data") or {}).items():
-        try:
-            out[k] = base64.b64decode(v or "").decode()
-        except (ValueError, UnicodeDecodeError):
-            out[k] = ""
-    return out
+def _decode(secret: Secret | None) -> dict[str, str]:
+    return secret.values() if secret is not None else {}
 
 
 def _manifest(name: str, namespace: str, data: dict[str, str], purpose: str) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(LABELS), "annotations": {"tripgenctl.io/purpose": purpose}},
-        "type": "Opaque",
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
+    return Secret.manifest(name, namespace, data, labels=LABELS, annotations={"tripgenctl.io/purpose": purpose})
 
 
 def ensure_namespace(kube, namespace: str) -> bool:
     """Create the namespace (from the manifests, labels and all) when it does not exist yet:
     `secrets init` runs before the first deploy. True when created."""
-    if kube.get_object("v1", "Namespace", namespace) is not None:
+    if Namespace.exists(kube, namespace):
         return False
     from tripgenctl import manifests
 
@@ -213,7 +202,7 @@ def init(kube, namespace: str, values: dict[str, str], force: bool = False, dry_
     bad = problems(values)
     if bad:
         raise UsageError("; ".join(bad))
-    existing = {spec.name: kube.get_object("v1", "Secret", spec.name, namespace) for spec in SPECS}
+    existing = {spec.name: Secret.get(kube, spec.name, namespace, missing_ok=True) for spec in SPECS}
     planned = []
     missing: list[str] = []
     for spec in SPECS:
@@ -237,23 +226,20 @@ def init(kube, namespace: str, values: dict[str, str], force: bool = False, dry_
     for spec, data, origin in planned:
         live = existing[spec.name]
         if data is None:
-            result.secrets.append(SecretInitRow(spec.name, "kept", sorted(_decode(live)), "exists; --force replaces it"))
+            result.secrets.append(SecretInitRow(spec.name, "kept", live.keys, "exists; --force replaces it"))
             continue
         body = _manifest(spec.name, namespace, data, spec.purpose)
         if live is None:
             action = "would create" if dry_run else "created"
             if not dry_run:
-                status, answer = kube.create_object(body)
-                if status == 409:
+                try:
+                    Secret.create(kube, body)
+                except Conflict:
                     action = "kept"  # created meanwhile by someone else: theirs wins, as without --force
-                elif status >= 300:
-                    message = answer.get("message") if isinstance(answer, dict) else ""
-                    raise ProblemFound(f"create secret {spec.name}: {status} {message}")
         else:
             action = "would replace" if dry_run else "replaced"
             if not dry_run:
-                body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-                kube.replace_object(body)
+                live.replace(body)
         result.secrets.append(SecretInitRow(spec.name, action, [k.key for k in spec.keys], ", ".join(f"{k}={v}" for k, v in origin.items())))
     return result
 
@@ -278,7 +264,7 @@ def refuse_server_change(kube, namespace: str, name: str, old: dict[str, str], n
         return
     w = load().workloads
     pod_name, claim = (w.postgres_pod, f"data-{w.postgres_pod}") if rotate_name == "postgres" else (w.redis_pod, None)
-    pod = kube.get_object("v1", "Pod", pod_name, namespace)
+    pod = Pod.get(kube, pod_name, namespace, missing_ok=True)
     data = claim is not None and kube.get_object("v1", "PersistentVolumeClaim", claim, namespace) is not None
     if pod is None and not data:
         return  # no server holds it yet: the Secret is the only copy
@@ -300,14 +286,13 @@ def check(kube, namespace: str) -> SecretsCheckResult:
     rows: list[SecretKeyRow] = []
     missing_secrets: list[str] = []
     for spec in SPECS:
-        live = kube.get_object("v1", "Secret", spec.name, namespace)
+        live = Secret.get(kube, spec.name, namespace, missing_ok=True)
         if live is None:
             missing_secrets.append(spec.name)
             rows.extend(SecretKeyRow(spec.name, k.key, False, False) for k in spec.keys)
             continue
-        data = live.get("data") or {}
         expected = [k.key for k in spec.keys]
-        for key in expected + sorted(set(data) - set(expected)):
-            rows.append(SecretKeyRow(spec.name, key, key in data, bool(data.get(key))))
+        for key in expected + sorted(set(live.keys) - set(expected)):
+            rows.append(SecretKeyRow(spec.name, key, live.present(key), live.non_empty(key)))
     ok = not missing_secrets and all(r.present and r.non_empty for r in rows)
     return SecretsCheckResult(namespace=namespace, ok=ok, missing_secrets=missing_secrets, keys=rows)
