@@ -409,10 +409,10 @@ class ContainerRunner:
         return probes.ProbeResult(True)
 
     async def _probe_loop(self, kind: str, spec: dict, on_result) -> None:
-        period = float(spec.get("periodSeconds", 10))
-        threshold_fail = int(spec.get("failureThreshold", 3))
+        schedule = probes.timing(kind, spec, float(getattr(self.w.config, "probe_period_cap", 0) or 0))
+        period, threshold_fail = schedule.period, schedule.failure_threshold
         threshold_ok = int(spec.get("successThreshold", 1))
-        await asyncio.sleep(float(spec.get("initialDelaySeconds", 0)))
+        await asyncio.sleep(schedule.initial_delay)
         fails = oks = 0
         while self.proc is not None and self.proc.running():
             result = await self._probe(kind, spec)
