@@ -166,8 +166,8 @@ def sandbox(tmp_path_factory) -> Sandbox:
 
     state = tmp_path_factory.mktemp("sandbox")
     # fast back-offs so CrashLoopBackOff and Job retries happen in seconds; readiness and startup
-    # probes try every second (same failure budget), so a pod is Ready when it answers, not at the
-    # manifests' next 10-30 s probe
+    # probes try every second until they first pass (same failure budget), so a new pod is Ready
+    # when it answers, not at the manifests' next 10-30 s probe
     st = control.start(state, {"backoff_base": 0.5, "backoff_cap": 4.0, "memory_poll_interval": 0.2, "probe_period_cap": 1.0},
                        timeout=90)
     yield Sandbox(state_dir=state, kubeconfig=Path(st.kubeconfig))

@@ -1,7 +1,8 @@
 """The sandbox's `probe_period_cap` (the test sessions set 1 s, conftest.py): a readiness or
-startup probe with a manifest's 10-30 s period tries every second, so a pod is Ready about as soon
-as it answers, while the time a failing probe is given (failureThreshold x periodSeconds) stays
-what the pod asked for. Liveness keeps its own schedule. Without a cap nothing changes."""
+startup probe with a manifest's 10-30 s period tries every second until it first succeeds, so a
+pod is Ready about as soon as it answers, while the time a failing probe is given
+(failureThreshold x periodSeconds) stays what the pod asked for; after its first success it is on
+its own schedule. Liveness keeps its own schedule. Without a cap nothing changes."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def test_readiness_and_startup_try_every_cap_seconds_and_keep_their_failure_budg
     assert timing("readiness", {"periodSeconds": 1, "failureThreshold": 2}, 1.0) == ProbeTiming(0.0, 1.0, 2)  # already often enough
 
 
-def test_liveness_and_an_uncapped_sandbox_keep_the_pods_schedule():
+def test_liveness_an_uncapped_sandbox_and_a_probe_that_succeeded_keep_the_pods_schedule():
     assert timing("liveness", SLOW, 1.0) == ProbeTiming(40.0, 60.0, 3)
+    assert timing("readiness", SLOW, 1.0, succeeded=True) == ProbeTiming(40.0, 60.0, 3)
     assert timing("readiness", SLOW) == ProbeTiming(40.0, 60.0, 3)
     assert timing("startup", {}, 0.0) == ProbeTiming(0.0, 10.0, 3)  # the Kubernetes defaults
 
