@@ -17,8 +17,17 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Every dependency is fetched once, as a wheel, into WHEELHOUSE, and installed from there: the
+# packaging test installs the product wheel into a fresh venv from the same wheelhouse (no index,
+# no second download). The two distributions' own wheels are not kept (they go stale); editables
+# is what hatchling's editable build asks for.
+WHEELHOUSE := $(VENV)/wheelhouse
+
 $(STAMP): $(BIN)/python pyproject.toml sandbox/pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sandbox
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/python -m pip wheel --quiet -w $(WHEELHOUSE) '.[dev]' ./sandbox editables
+	rm -f $(WHEELHOUSE)/tripgenctl-*.whl $(WHEELHOUSE)/tripgen_sandbox-*.whl
+	$(BIN)/python -m pip install --quiet --no-index --find-links $(WHEELHOUSE) -e '.[dev]' -e ./sandbox
 	npm install --silent --no-audit --no-fund --prefix $(AZURITE_DIR) azurite@$(AZURITE_VERSION)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -31,14 +40,16 @@ demo: $(STAMP)
 	TRIPGEN_DEMO_STATE=$(DEMO_STATE) $(BIN)/python -m tripgen_sandbox.demo
 
 # The suite spreads over TEST_WORKERS processes, a file per worker at a time (each worker has its
-# own sandbox: module fixtures and a file's ordered tests stay together). Most of a test's time is
+# own sandbox: module fixtures and a file's ordered tests stay together), longest files first and
+# a few files of long independent tests split test by test (conftest.py: SLOW_FIRST, SPLIT_FILES;
+# --no-loadscope-reorder keeps that order). Most of a test's time is
 # waiting on pods and servers, so 4 workers fit a 2-core machine. A failed test runs again (up to
 # twice): timing-bound e2e tests (leases, deadlines) can lose a race on a loaded 2-core machine;
 # pytest's summary still lists every rerun, so a flake stays visible.
 TEST_WORKERS ?= 4
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --reruns 2 --reruns-delay 2 --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --reruns 2 --reruns-delay 2 --durations=25 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not e2e and not packaging' $(PYTEST_ARGS)

@@ -82,16 +82,81 @@ E2E_DIRS = ("tests/e2e/", "sandbox/tests/")
 PACKAGING_TESTS = ("tests/e2e/test_packaging.py",)
 
 
+# How `make test` spreads the suite over its xdist workers (-n 4 --dist loadfile
+# --no-loadscope-reorder), each worker with a sandbox of its own. A file is one work unit: its
+# module fixtures are set up once and its tests run in order on one worker. The files in
+# SPLIT_FILES hold long tests that share nothing (function fixtures only, own namespaces): each of
+# their tests is a unit of its own, so they spread over the workers. Units are handed out longest
+# first (SLOW_FIRST, in that order, then the other sandbox tests, then the unit tests): xdist's own
+# order (most tests first) started the few-but-long files last, and the last one set the wall time.
+SPLIT_FILES = (
+    "tests/e2e/test_rotate.py",
+    "tests/e2e/test_env_copies.py",
+    "tests/e2e/test_deploy.py",
+    "tests/e2e/test_azure_sandbox.py",
+    "tests/e2e/test_updown.py",
+    "tests/e2e/test_deploy_ownership.py",
+    "tests/e2e/test_schedule.py",
+)
+SLOW_FIRST = (
+    "tests/e2e/test_rotate.py",
+    "tests/e2e/test_data.py",
+    "tests/e2e/test_backup.py",
+    "tests/e2e/test_env_copies.py",
+    "tests/e2e/test_packaging.py",
+    "tests/e2e/test_deploy.py",
+    "tests/e2e/test_doctor.py",
+    "tests/e2e/test_azure_sandbox.py",
+    "tests/e2e/test_updown.py",
+    "tests/e2e/test_deploy_ownership.py",
+    "tests/e2e/test_backup_globals.py",
+    "tests/e2e/test_backup_doctor.py",
+    "tests/e2e/test_schedule.py",
+    "tests/e2e/test_safety.py",
+    "tests/e2e/test_sleep_controls.py",
+    "tests/e2e/test_deploy_rollout.py",
+    "tests/e2e/test_backup_scheduled.py",
+)
+
+
+def _rel(config, path) -> str:
+    return Path(str(path)).relative_to(Path(str(config.rootpath))).as_posix()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reports the collection to the scheduler
 def pytest_collection_modifyitems(config, items):
     """Mark by place: everything under tests/e2e and sandbox/tests needs the sandbox (`-m 'not e2e'`
-    runs the unit tests alone, in seconds)."""
-    root = Path(str(config.rootpath))
+    runs the unit tests alone, in seconds). Then order the files longest first (see SLOW_FIRST);
+    a file's own tests keep their order."""
     for item in items:
-        rel = Path(str(item.path)).relative_to(root).as_posix()
+        rel = _rel(config, item.path)
         if rel.startswith(E2E_DIRS):
             item.add_marker(pytest.mark.e2e)
         if rel in PACKAGING_TESTS:
             item.add_marker(pytest.mark.packaging)
+
+    def rank(item) -> int:
+        rel = _rel(config, item.path)
+        if rel in SLOW_FIRST:
+            return SLOW_FIRST.index(rel)
+        return len(SLOW_FIRST) + (0 if rel.startswith(E2E_DIRS) else 1)
+
+    items.sort(key=rank)  # stable: collection order within a rank
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with the tests of SPLIT_FILES as units of their own (see SPLIT_FILES)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SplitFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if file in SPLIT_FILES else file
+
+    return SplitFileScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +165,11 @@ def sandbox(tmp_path_factory) -> Sandbox:
     from tripgen_sandbox.config import SandboxConfig
 
     state = tmp_path_factory.mktemp("sandbox")
-    # fast back-offs so CrashLoopBackOff and Job retries happen in seconds
-    st = control.start(state, {"backoff_base": 0.5, "backoff_cap": 4.0, "memory_poll_interval": 0.2}, timeout=90)
+    # fast back-offs so CrashLoopBackOff and Job retries happen in seconds; readiness and startup
+    # probes try every second until they first pass (same failure budget), so a new pod is Ready
+    # when it answers, not at the manifests' next 10-30 s probe
+    st = control.start(state, {"backoff_base": 0.5, "backoff_cap": 4.0, "memory_poll_interval": 0.2, "probe_period_cap": 1.0},
+                       timeout=90)
     yield Sandbox(state_dir=state, kubeconfig=Path(st.kubeconfig))
     control.azure_stop(state)  # the Azure fakes (and Azurite) some modules start beside it
     control.stop(state)

@@ -64,6 +64,7 @@ class SandboxConfig:
     kubernetes_version: str = "v1.29.4"
     system_pods: bool = True  # kube-system add-ons as on AKS (stand-ins that idle)
     pod_startup_seconds: float = 0.0  # extra time a container takes to start (a slow node)
+    probe_period_cap: float = 0.0  # >0: readiness/startup probes try at least this often (kubelet/probes.py timing)
 
     @property
     def short_id(self) -> str:

@@ -17,6 +17,7 @@ import pytest
 from tests.helpers import OPENAI, SB
 
 ROOT = Path(__file__).resolve().parents[2]
+WHEELHOUSE = Path(sys.prefix) / "wheelhouse"  # `make venv` keeps every dependency there as a wheel (Makefile)
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,19 @@ def wheels(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def product_venv(wheels, tmp_path_factory) -> Path:
-    """A fresh venv holding the product wheel and its dependencies, nothing of the checkout."""
+    """A fresh venv holding the product wheel and its dependencies, nothing of the checkout.
+
+    The dependencies come from `make venv`'s wheelhouse (the very wheels the dev venv was installed
+    from; no index, no download) when there is one, else from the index as a user's would. The test
+    interpreter's pip installs into the new venv (`--python`), which needs no pip of its own, and
+    does not byte-compile: the venv compiles what it imports when it first imports it, as any venv
+    may. Compiling every module of the Azure SDKs was most of this fixture's minutes."""
     venv = tmp_path_factory.mktemp("venv") / "v"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                           str(wheels["tripgenctl"])], capture_output=True, text=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    source = ["--no-index", "--find-links", str(WHEELHOUSE)] if WHEELHOUSE.is_dir() else []
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+                           "--disable-pip-version-check", "--no-compile", *source, str(wheels["tripgenctl"])],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return venv
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
 
@@ -11,6 +12,32 @@ from dataclasses import dataclass
 class ProbeResult:
     ok: bool
     message: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeTiming:
+    initial_delay: float
+    period: float
+    failure_threshold: int
+
+
+def timing(kind: str, spec: dict, period_cap: float = 0.0, succeeded: bool = False) -> ProbeTiming:
+    """The probe's schedule: its own initialDelaySeconds / periodSeconds / failureThreshold, or,
+    with a `period_cap` (the sandbox's `probe_period_cap`, for test runs), for a readiness or
+    startup probe that has not succeeded yet: a try at least every `period_cap` seconds from that
+    delay on (capped too), failing after as many seconds as its own schedule allows (more, shorter
+    tries). A new pod is then Ready within a second of answering instead of a manifest's 10-30 s
+    period later, and nothing fails sooner. Once it has succeeded a probe is back on its own
+    schedule (a Ready pod costs no more probes than before, and turns unready as late as before).
+    Liveness keeps its own schedule: it restarts containers, and its delay is a container's
+    allowance to start."""
+    initial = float(spec.get("initialDelaySeconds", 0))
+    period = float(spec.get("periodSeconds", 10))
+    threshold = int(spec.get("failureThreshold", 3))
+    if period_cap > 0 and kind in ("readiness", "startup") and not succeeded and period > period_cap:
+        threshold = max(threshold, math.ceil(threshold * period / period_cap))
+        return ProbeTiming(min(initial, period_cap), period_cap, threshold)
+    return ProbeTiming(initial, period, threshold)
 
 
 def resolve_port(port, container: dict) -> int:

@@ -409,23 +409,24 @@ class ContainerRunner:
         return probes.ProbeResult(True)
 
     async def _probe_loop(self, kind: str, spec: dict, on_result) -> None:
-        period = float(spec.get("periodSeconds", 10))
-        threshold_fail = int(spec.get("failureThreshold", 3))
+        cap = float(getattr(self.w.config, "probe_period_cap", 0) or 0)
+        schedule = probes.timing(kind, spec, cap)
         threshold_ok = int(spec.get("successThreshold", 1))
-        await asyncio.sleep(float(spec.get("initialDelaySeconds", 0)))
+        await asyncio.sleep(schedule.initial_delay)
         fails = oks = 0
         while self.proc is not None and self.proc.running():
             result = await self._probe(kind, spec)
             if result.ok:
                 fails, oks = 0, oks + 1
+                schedule = probes.timing(kind, spec, cap, succeeded=True)
                 if oks >= threshold_ok and await on_result(True):
                     return
             else:
                 oks, fails = 0, fails + 1
                 self.event("Unhealthy", f"{kind.capitalize()} probe failed: {result.message}"[:1024], "Warning")
-                if fails >= threshold_fail and await on_result(False):
+                if fails >= schedule.failure_threshold and await on_result(False):
                     return
-            await asyncio.sleep(period)
+            await asyncio.sleep(schedule.period)
 
     async def _probes(self) -> None:
         startup = self.spec.get("startupProbe")
