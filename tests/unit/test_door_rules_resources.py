@@ -171,3 +171,24 @@ def test_an_apps_own_answer_through_the_proxy_is_not_an_error():
     assert resources.optional_items(Answering(404, {"message": "the server could not find the requested resource"}),
                                     "metrics.k8s.io/v1beta1", "NodeMetrics") == \
         (None, "metrics.k8s.io unavailable (404: the server could not find the requested resource)")
+
+
+class Watching(Answering):
+    """Lists the object once, then its watch reports it DELETED (after an unrelated event)."""
+
+    def __init__(self):
+        super().__init__(200, {"items": [{"metadata": {"name": "db"}}], "metadata": {"resourceVersion": "41"}})
+        self.watched = []
+
+    def watch_json(self, path, resource_version=None, timeout_seconds=60, stop=None):
+        self.watched.append((path, resource_version, timeout_seconds))
+        yield "MODIFIED", {"metadata": {"name": "other"}}
+        yield "DELETED", {"metadata": {"name": "db"}}
+
+
+def test_wait_gone_lists_then_watches_from_the_lists_version():
+    kube = Watching()
+    assert resources.wait_gone(kube, "apps/v1", "StatefulSet", "db", timeout=5)
+    assert kube.watched == [("/apis/apps/v1/namespaces/ns1/statefulsets", "41", 5)]
+    assert resources.wait_gone(Answering(200, {"items": [], "metadata": {}}), "apps/v1", "StatefulSet", "db", timeout=5)
+    assert not resources.wait_gone(Watching(), "apps/v1", "StatefulSet", "db", timeout=0)  # still listed, no time left
