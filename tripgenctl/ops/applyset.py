@@ -13,10 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from tripgenctl import __version__
-from tripgenctl.errors import ToolError
+from tripgenctl.kube import resources
+from tripgenctl.kube.errors import Conflict
 
 PARENT_KIND = "ConfigMap"
 PARENT_NAME = "tripgenctl-applyset"
@@ -64,20 +64,11 @@ def parent(namespace: str, group_kinds: set[str]) -> dict:
 
 def recorded_group_kinds(kube, namespace: str) -> set[str]:
     """The group-kinds the parent says the set contains (empty without a parent)."""
-    obj = kube.get_object("v1", PARENT_KIND, PARENT_NAME, namespace)
+    obj = resources.get(kube, "v1", PARENT_KIND, PARENT_NAME, namespace)
     if obj is None:
         return set()
     text = ((obj.get("metadata") or {}).get("annotations") or {}).get(GROUP_KINDS) or ""
     return {gk for gk in text.split(",") if gk}
-
-
-def _api_version(kube, group: str) -> str | None:
-    if not group:
-        return "v1"
-    status, body = kube.get_json(f"/apis/{group}", accept_status=(200, 404))
-    if status != 200 or not isinstance(body, dict):
-        return None  # the group is no longer served: nothing of it can be left
-    return ((body.get("preferredVersion") or {}).get("groupVersion")) or None
 
 
 @dataclass
@@ -100,24 +91,18 @@ class Member:
 def members(kube, namespace: str, group_kinds: set[str]) -> list[Member]:
     """Every object of those group-kinds carrying this set's label (namespaced ones in the
     namespace, cluster-scoped ones anywhere: the id is unique to the namespace)."""
-    selector = quote(f"{PART_OF}={set_id(namespace)}")
+    selector = {PART_OF: set_id(namespace)}
     out: list[Member] = []
     for gk in sorted(group_kinds):
         kind, _, group = gk.partition(".")
-        api_version = _api_version(kube, group)
+        api_version = resources.preferred_version(kube, group)
         if api_version is None:
-            continue
-        try:
-            path = kube.resource_path(api_version, kind, namespace)
-        except ToolError:
+            continue  # the group is no longer served: nothing of it can be left
+        if not resources.served(kube, api_version, kind):
             continue  # the kind is not served (any more)
-        status, body = kube.get_json(f"{path}?labelSelector={selector}", accept_status=(200, 404))
-        if status == 404:
-            continue  # the namespace does not exist yet
-        if status != 200 or not isinstance(body, dict):
-            message = body.get("message") if isinstance(body, dict) else body
-            raise ToolError(f"list {gk} of the applyset: {status} {message}")
-        for item in body.get("items") or []:
+        # missing_ok: the namespace does not exist yet
+        found = resources.items(kube, api_version, kind, namespace, selector, missing_ok=True, what=f"list {gk} of the applyset")
+        for item in found:
             meta = item.get("metadata") or {}
             if meta.get("deletionTimestamp"):
                 continue
@@ -127,10 +112,7 @@ def members(kube, namespace: str, group_kinds: set[str]) -> list[Member]:
 
 def delete(kube, member: Member) -> None:
     """Delete one pruned member, only if it is still the object we listed (uid precondition)."""
-    path = kube.resource_path(member.api_version, member.kind, member.namespace, member.name)
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background", "preconditions": {"uid": member.uid}}
-    status, answer = kube.request_json("DELETE", path, body)
-    if status in (200, 202, 404, 409):  # 409: replaced meanwhile by another object of that name: not ours to delete
-        return
-    message = answer.get("message") if isinstance(answer, dict) else answer
-    raise ToolError(f"prune {member.ref}: {status} {message}")
+    try:  # gone already: fine
+        resources.delete(kube, member.api_version, member.kind, member.name, member.namespace, uid=member.uid, what=f"prune {member.ref}")
+    except Conflict:
+        return  # replaced meanwhile by another object of that name: not ours to delete

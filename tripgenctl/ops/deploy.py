@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tripgenctl import manifests as m
-from tripgenctl.errors import ProblemFound, UsageError
+from tripgenctl.errors import ProblemFound, ToolError, UsageError
+from tripgenctl.kube import resources
+from tripgenctl.kube.errors import KubeError
 from tripgenctl.ops import applyset
 from tripgenctl.ops import diff as d
 from tripgenctl.ops import immutable
@@ -147,7 +149,7 @@ def apply_all(kube, objects: list[dict], dry_run: bool = False) -> list[ObjectRe
         ref = m.ref(obj)
         live = None
         if not (namespace_missing and meta.get("namespace")):
-            live = kube.get_object(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            live = resources.get(kube, obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         obj = m.respect_scaled_down(obj, live)
         changes = [f.field for f in d.diff_object(obj, live)] if live is not None else []
         if dry_run:
@@ -156,14 +158,14 @@ def apply_all(kube, objects: list[dict], dry_run: bool = False) -> list[ObjectRe
             if not (namespace_missing and meta.get("namespace")):
                 # the server validates and admits it, or says why not (it cannot for objects
                 # of a namespace that does not exist yet)
-                kube.apply_object(obj, dry_run=True)
+                resources.apply(kube, obj, dry_run=True)
             action = "would create" if live is None else ("would change" if changes else "unchanged")
             results.append(ObjectResult(ref, action, changes))
             continue
-        applied = kube.apply_object(obj)
+        applied = resources.apply(kube, obj)
         pruned = prune_extras(applied, obj)
         if pruned is not None:
-            applied = kube.replace_object(pruned)
+            applied = resources.replace(kube, pruned)
         if live is None:
             action = "created"
         elif applied["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
@@ -175,13 +177,11 @@ def apply_all(kube, objects: list[dict], dry_run: bool = False) -> list[ObjectRe
 
 
 def _list_workloads(kube, namespace: str, kind: str) -> tuple[list[dict], str]:
-    path = kube.resource_path("apps/v1", kind, namespace)
-    status, body = kube.get_json(path)
-    if status != 200 or not isinstance(body, dict):
-        from tripgenctl.errors import ToolError
-
-        raise ToolError(f"list {kind.lower()}s in {namespace}: HTTP {status}", 1)
-    return body.get("items", []), body.get("metadata", {}).get("resourceVersion", "")
+    try:
+        found = resources.listing(kube, "apps/v1", kind, namespace, what=f"list {kind.lower()}s in {namespace}")
+    except KubeError as exc:
+        raise ToolError(f"list {kind.lower()}s in {namespace}: HTTP {exc.status}", 1) from None
+    return found.items, found.resource_version
 
 
 def wait_rollout(kube, namespace: str, names: dict[str, set[str]], timeout: float = 300.0, on_update: Callable[[WorkloadStatus], None] | None = None) -> list[WorkloadStatus]:
@@ -200,8 +200,7 @@ def wait_rollout(kube, namespace: str, names: dict[str, set[str]], timeout: floa
                     item.setdefault("kind", kind)
                     events.put(item)
                 left = max(1, min(30, int(deadline - time.monotonic()) + 1))
-                path = kube.resource_path("apps/v1", kind, namespace)
-                for type_, obj in kube.watch_json(path, resource_version=rv, timeout_seconds=left, stop=stop.is_set):
+                for type_, obj in resources.watch(kube, "apps/v1", kind, namespace, resource_version=rv, timeout_seconds=left, stop=stop.is_set):
                     if type_ == "ERROR":
                         break  # 410 Gone and friends: re-list
                     if type_ in ("ADDED", "MODIFIED"):
@@ -250,14 +249,11 @@ def wait_rollout(kube, namespace: str, names: dict[str, set[str]], timeout: floa
 
 def _why_not_ready(kube, namespace: str, kind: str, name: str) -> str:
     """The first waiting reason or unready condition among the workload's pods, for the report."""
-    obj = kube.get_object("apps/v1", kind, name, namespace)
+    obj = resources.get(kube, "apps/v1", kind, name, namespace)
     if obj is None:
         return "not found"
     labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    from urllib.parse import quote
-
-    selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    pods = kube.list_json(f"/api/v1/namespaces/{namespace}/pods?labelSelector={quote(selector)}")
+    pods = resources.items(kube, "v1", "Pod", namespace, labels)
     if not pods:
         return "no pods"
     for pod in pods:
@@ -358,15 +354,15 @@ def _infer_profile(namespace: str, items: list[Planned]) -> str:
 
 def plan(kube, namespace: str, objects: list[dict], profile: str) -> Plan:
     """Everything deploy would do, read-only."""
-    ns_live = kube.get_object("v1", "Namespace", namespace)
+    ns_live = resources.get(kube, "v1", "Namespace", namespace)
     missing = ns_live is None
     claims: set[str] = set()
     if not missing:
-        claims = {c["metadata"]["name"] for c in kube.list_json(kube.resource_path("v1", "PersistentVolumeClaim", namespace))}
+        claims = {c["metadata"]["name"] for c in resources.items(kube, "v1", "PersistentVolumeClaim", namespace)}
     items = []
     for obj in objects:
         meta = obj["metadata"]
-        live = None if missing and meta.get("namespace") else kube.get_object(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        live = None if missing and meta.get("namespace") else resources.get(kube, obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         obj = m.respect_scaled_down(obj, live)
         if live is None:
             items.append(Planned(obj, None, [], []))
@@ -392,20 +388,16 @@ def plan(kube, namespace: str, objects: list[dict], profile: str) -> Plan:
 def _recreate(kube, p: Planned, timeout: float = 120.0) -> dict:
     """Delete (a StatefulSet with its pods orphaned, so they run on until the new one adopts and
     replaces them) and wait until it is gone, then apply it anew."""
-    from tripgenctl.errors import ToolError
-    from tripgenctl.ops import waiting
-
     meta = p.obj["metadata"]
-    path = kube.resource_path(p.obj["apiVersion"], p.obj["kind"], meta.get("namespace"), meta["name"])
-    policy = "Orphan" if p.obj["kind"] == "StatefulSet" else "Background"
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy, "preconditions": {"uid": (p.live or {}).get("metadata", {}).get("uid")}}
-    status, answer = kube.request_json("DELETE", path, body)
-    if status not in (200, 202, 404):
-        message = answer.get("message") if isinstance(answer, dict) else answer
-        raise ToolError(f"recreate {p.ref}: delete answered {status} {message}")
-    if not waiting.wait_deleted(kube, kube.resource_path(p.obj["apiVersion"], p.obj["kind"], meta.get("namespace")), meta["name"], timeout):
+    api_version, kind, namespace = p.obj["apiVersion"], p.obj["kind"], meta.get("namespace")
+    policy = "Orphan" if kind == "StatefulSet" else "Background"
+    try:
+        resources.delete(kube, api_version, kind, meta["name"], namespace, propagation=policy, uid=(p.live or {}).get("metadata", {}).get("uid"))
+    except KubeError as exc:
+        raise ToolError(f"recreate {p.ref}: delete answered {exc.status} {resources.reason(exc)}") from None
+    if not resources.wait_gone(kube, api_version, kind, meta["name"], namespace, timeout):
         raise ToolError(f"recreate {p.ref}: still there {timeout:g}s after the delete")
-    return kube.apply_object(p.obj)
+    return resources.apply(kube, p.obj)
 
 
 def execute(kube, pl: Plan) -> list[ObjectResult]:
@@ -416,16 +408,16 @@ def execute(kube, pl: Plan) -> list[ObjectResult]:
     parent_done = False
     for p in pl.items:
         if p.obj["metadata"].get("namespace") and not parent_done:
-            kube.apply_object(applyset.parent(pl.namespace, pl.group_kinds | pl.previous_group_kinds))
+            resources.apply(kube, applyset.parent(pl.namespace, pl.group_kinds | pl.previous_group_kinds))
             parent_done = True
         if p.immutable:
             _recreate(kube, p)
             results.append(ObjectResult(p.ref, "recreated", p.immutable, p.note))
             continue
-        applied = kube.apply_object(p.obj)
+        applied = resources.apply(kube, p.obj)
         pruned = prune_extras(applied, p.obj)
         if pruned is not None:
-            applied = kube.replace_object(pruned)
+            applied = resources.replace(kube, pruned)
         if p.live is None:
             action = "created"
         elif applied["metadata"].get("resourceVersion") != p.live["metadata"].get("resourceVersion"):
@@ -437,7 +429,7 @@ def execute(kube, pl: Plan) -> list[ObjectResult]:
         applyset.delete(kube, x)
         results.append(ObjectResult(x.ref, "pruned", [], "deployed by tripgenctl, no longer in the manifests"))
     results += [r for r in pl.rows() if r.action == "kept (holds data)"]
-    kube.apply_object(applyset.parent(pl.namespace, pl.group_kinds | {x.group_kind for x in pl.keep}))
+    resources.apply(kube, applyset.parent(pl.namespace, pl.group_kinds | {x.group_kind for x in pl.keep}))
     return results
 
 
@@ -466,7 +458,7 @@ def deploy(kube, namespace: str, profile: str | None = None, dry_run: bool = Fal
             if not p.immutable and not (pl.namespace_missing and p.obj["metadata"].get("namespace")):
                 # the server validates and admits it, or says why not (it cannot for objects of a
                 # namespace that does not exist yet, nor judge a change it would refuse in place)
-                kube.apply_object(p.obj, dry_run=True)
+                resources.apply(kube, p.obj, dry_run=True)
         result.message = "dry run: " + _counts(result.objects) + "".join(f"; {n}" for n in notes)
         return result
     if pl.profile_change and not change_profile:
@@ -501,10 +493,9 @@ def deploy(kube, namespace: str, profile: str | None = None, dry_run: bool = Fal
 def _require_secrets(kube, namespace: str) -> None:
     """Without the Secrets every app pod stops at CreateContainerConfigError: say so up front
     instead of after a five-minute wait."""
-    from tripgenctl.errors import ProblemFound
     from tripgenctl.ops import secrets
 
-    if kube.get_object("v1", "Namespace", namespace) is None:
+    if resources.get(kube, "v1", "Namespace", namespace) is None:
         raise ProblemFound(f"namespace {namespace} has no Secrets yet: run `tripgenctl secrets init -n {namespace}` first")
     check = secrets.check(kube, namespace)
     if not check.ok:

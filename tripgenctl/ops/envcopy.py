@@ -17,6 +17,7 @@ from typing import Callable
 
 from tripgenctl import manifests, quantity
 from tripgenctl.errors import ProblemFound, ToolError, UsageError
+from tripgenctl.kube import resources
 from tripgenctl.timestamps import format_time, parse_time
 
 ENV_LABEL = "tripgenctl.io/environment"
@@ -114,14 +115,12 @@ def free_capacity(kube) -> tuple[float, float]:
     """Allocatable of the Ready, schedulable nodes minus the requests of every pod that still
     holds its place (not Succeeded or Failed), as the scheduler counts them."""
     cpu = mem = 0.0
-    for node in kube.list_json("/api/v1/nodes"):
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
-        if not ready or (node.get("spec") or {}).get("unschedulable"):
+    for node in resources.nodes(kube):
+        if not node.ready or not node.schedulable:
             continue
-        alloc = (node.get("status") or {}).get("allocatable") or {}
-        cpu += quantity.cpu_millis(alloc.get("cpu"))
-        mem += quantity.parse(alloc.get("memory"))
-    for pod in kube.list_json("/api/v1/pods"):
+        cpu += node.cpu_millis
+        mem += node.memory_bytes
+    for pod in resources.items(kube, "v1", "Pod", all_namespaces=True):
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
         for c in (pod.get("spec") or {}).get("containers") or []:
@@ -196,10 +195,8 @@ def reach_policy(source_ns: str, copy_ns: str, cfg) -> dict:
 
 def copies(kube, source_namespace: str | None = None) -> list[dict]:
     """Namespaces that are copies (of `source_namespace`, or of anything)."""
-    from urllib.parse import quote
-
     selector = ENV_LABEL if source_namespace is None else f"{ENV_LABEL},{SOURCE_LABEL}={source_namespace}"
-    return kube.list_json(f"/api/v1/namespaces?labelSelector={quote(selector)}")
+    return resources.items(kube, "v1", "Namespace", selector=selector)
 
 
 def _redis_index(kube, source_namespace: str) -> int:
@@ -219,7 +216,7 @@ def plan(kube, cfg, name: str, source: str, source_namespace: str, data: str, tt
     if data not in DATA_KINDS and not Path(data).is_file():
         raise UsageError(f"--data {data!r}: latest, sample, none or a backup file")
     expires = parse_ttl(ttl, now)
-    if kube.get_object("v1", "Namespace", ns) is not None:
+    if resources.get(kube, "v1", "Namespace", ns) is not None:
         raise UsageError(f"namespace {ns} already exists: `tripgenctl env delete {name}` first, or pick another name")
     database = f"tripgen_{name.replace('-', '_')}" if apps_only else None
     redis_db = _redis_index(kube, source_namespace) if apps_only else None
@@ -254,11 +251,11 @@ def copy_secrets(kube, source_namespace: str, namespace: str) -> list[str]:
 
     copied = []
     for spec in secrets.SPECS:
-        obj = kube.get_object("v1", "Secret", spec.name, source_namespace)
+        obj = resources.get(kube, "v1", "Secret", spec.name, source_namespace)
         if obj is None:
             continue
         meta = obj.get("metadata") or {}
-        kube.apply_object({"apiVersion": "v1", "kind": "Secret", "type": obj.get("type", "Opaque"),
+        resources.apply(kube, {"apiVersion": "v1", "kind": "Secret", "type": obj.get("type", "Opaque"),
                            "metadata": {"name": spec.name, "namespace": namespace, "labels": meta.get("labels") or {}},
                            "data": obj.get("data") or {}})
         copied.append(spec.name)
@@ -280,12 +277,12 @@ def create(kube, cfg, p: CopyPlan, owner: str, backup_dir: Path, timeout: float 
         objects.remove(manifest)
         for part in ("labels", "annotations"):
             namespace["metadata"][part] = {**(manifest["metadata"].get(part) or {}), **namespace["metadata"].get(part, {})}
-    kube.apply_object(namespace)
+    resources.apply(kube, namespace)
     copy = _in(kube, p.namespace)
     say(f"namespace/{p.namespace}: created (owner {owner}, source {p.source_namespace}, expires {p.expires or 'never'})")
     say(f"secrets copied from {p.source_namespace}: {', '.join(copy_secrets(kube, p.source_namespace, p.namespace))}")
     if p.apps_only:  # the data first: the apps start against a database that is already there
-        source.apply_object(reach_policy(p.source_namespace, p.namespace, cfg))
+        resources.apply(source, reach_policy(p.source_namespace, p.namespace, cfg))
         counts = _fill_shared(source, p, backup_file)
         deploy.apply_all(copy, objects)
     else:
@@ -309,11 +306,11 @@ def copy_schedule(kube, cfg, source_namespace: str, namespace: str) -> str:
     acting on the copy's namespace), so a forgotten copy sleeps when the environment does."""
     from tripgenctl.ops import deploy, schedule
 
-    job = kube.get_object("batch/v1", "CronJob", schedule.DOWN_JOB, source_namespace)
+    job = resources.get(kube, "batch/v1", "CronJob", schedule.DOWN_JOB, source_namespace)
     if job is None:
         return f"schedule: {source_namespace} has none installed, so neither has the copy"
     containers = job["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("containers") or [{}]
-    notify = kube.get_object("v1", "Secret", schedule.NOTIFY_SECRET, source_namespace)
+    notify = resources.get(kube, "v1", "Secret", schedule.NOTIFY_SECRET, source_namespace)
     url = None
     if notify is not None:
         import base64
@@ -436,11 +433,10 @@ def expired(namespace: dict, now: datetime) -> bool:
 def find_copy(cfg, name: str, kubeconfig: str | None, context: str | None) -> str | None:
     """The namespace of the copy called `name` in the (default) environment's cluster, or None."""
     from tripgenctl.kube.client import connect
-    from urllib.parse import quote
 
     env_context = cfg.environments[cfg.environment].context if cfg.environment else None
     kube = connect(kubeconfig=kubeconfig, context=context or env_context, namespace=cfg.namespace)
-    found = kube.list_json(f"/api/v1/namespaces?labelSelector={quote(f'{ENV_LABEL}={name}')}")
+    found = resources.items(kube, "v1", "Namespace", selector={ENV_LABEL: name})
     return found[0]["metadata"]["name"] if found else None
 
 
@@ -475,9 +471,7 @@ def removal(ns: dict) -> Removal:
 
 
 def plan_delete(kube, name: str) -> Removal:
-    from urllib.parse import quote
-
-    found = kube.list_json(f"/api/v1/namespaces?labelSelector={quote(f'{ENV_LABEL}={name}')}")
+    found = resources.items(kube, "v1", "Namespace", selector={ENV_LABEL: name})
     if not found:
         raise UsageError(f"no copy called {name!r} in {kube.context_name} (tripgenctl env list)")
     return removal(found[0])
@@ -498,7 +492,17 @@ def delete(kube, r: Removal, safety_backup: str | None) -> Removal:
     if r.shared:
         source_ns, database = r.shared.split("/")
         postgres.psql(_in(kube, source_ns), f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', "postgres")
-        kube.request_json("DELETE", f"/apis/networking.k8s.io/v1/namespaces/{source_ns}/networkpolicies/{f'allow-copy-{r.namespace}'[:63]}")
-    status, _ = kube.request_json("DELETE", f"/api/v1/namespaces/{r.namespace}")
-    r.result = "deleted" if status in (200, 202, 404) else f"failed ({status})"
+        try:  # best effort, as the namespace's own delete below decides the result
+            resources.delete(kube, "networking.k8s.io/v1", "NetworkPolicy", f"allow-copy-{r.namespace}"[:63], source_ns, propagation=None)
+        except ToolError as exc:
+            if resources.http_status(exc) is None:
+                raise
+    try:  # already gone counts as deleted
+        resources.delete(kube, "v1", "Namespace", r.namespace, propagation=None)
+        r.result = "deleted"
+    except ToolError as exc:
+        code = resources.http_status(exc)
+        if code is None:
+            raise
+        r.result = f"failed ({code})"
     return r

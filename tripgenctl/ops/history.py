@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube import resources
 from tripgenctl.kube.errors import Conflict
 from tripgenctl.timestamps import parse_time
 
@@ -59,8 +60,8 @@ def trimmed(entries: list[Entry], now: datetime, keep_months: int) -> list[Entry
 
 
 def read(kube, namespace: str) -> list[Entry]:
-    cm = kube.get_object("v1", "ConfigMap", CONFIGMAP, namespace)
-    return parse(((cm or {}).get("data") or {}).get(KEY, ""))
+    data = resources.config_map_data(kube, CONFIGMAP, namespace)
+    return parse((data or {}).get(KEY, ""))
 
 
 def append(kube, namespace: str, entry: Entry, keep_months: int = 13, now: datetime | None = None) -> None:
@@ -68,22 +69,26 @@ def append(kube, namespace: str, entry: Entry, keep_months: int = 13, now: datet
     concurrent writer's 409)."""
     now = now or datetime.now(timezone.utc)
     for _ in range(WRITE_ATTEMPTS):
-        cm = kube.get_object("v1", "ConfigMap", CONFIGMAP, namespace)
+        cm = resources.get(kube, "v1", "ConfigMap", CONFIGMAP, namespace)
         entries = trimmed(parse(((cm or {}).get("data") or {}).get(KEY, "")) + [entry], now, keep_months)
         text = "".join(e.line() + "\n" for e in sorted(entries, key=lambda e: e.at))
         if cm is None:
-            status, _ = kube.create_object({"apiVersion": "v1", "kind": "ConfigMap",
-                                            "metadata": {"name": CONFIGMAP, "namespace": namespace,
-                                                         "labels": {"app.kubernetes.io/managed-by": "tripgenctl"}},
-                                            "data": {KEY: text}})
-            if status in (200, 201):
+            try:
+                resources.create(kube, {"apiVersion": "v1", "kind": "ConfigMap",
+                                        "metadata": {"name": CONFIGMAP, "namespace": namespace,
+                                                     "labels": {"app.kubernetes.io/managed-by": "tripgenctl"}},
+                                        "data": {KEY: text}})
                 return
-            if status != 409:
-                raise ToolError(f"could not create configmap/{CONFIGMAP} for the history ({status})", 1)
-            continue
+            except resources.AlreadyExists:
+                continue  # a concurrent writer created it: read again
+            except ToolError as exc:
+                code = resources.http_status(exc)
+                if code is None:
+                    raise
+                raise ToolError(f"could not create configmap/{CONFIGMAP} for the history ({code})", 1) from None
         cm.setdefault("data", {})[KEY] = text
         try:
-            kube.replace_object(cm)
+            resources.replace(kube, cm)
             return
         except Conflict:
             continue  # a concurrent writer: read again

@@ -131,20 +131,25 @@ def record_event(kube, namespace: str, action: str, result: str, message: str = 
                  details: dict[str, Any] | None = None) -> str | None:
     """Write the Event; return None, or why it could not be written (the run itself has already
     happened: a missing `create events` right must not turn a done run into a failure)."""
+    from tripgenctl.kube import resources
+
     body = event_body(namespace, action, result, message, by or who(), details=details)
     try:
-        status, answer = kube.request_json("POST", f"/api/v1/namespaces/{namespace}/events", body, what="event")
-    except Exception as exc:  # noqa: BLE001 - transport trouble: reported, not raised
-        return f"{type(exc).__name__}: {exc}"[:200]
-    if status >= 300:
-        why = (answer or {}).get("message") if isinstance(answer, dict) else None
-        return f"HTTP {status}" + (f": {why}" if why else "")
+        resources.create_event(kube, namespace, body)
+    except Exception as exc:  # noqa: BLE001 - refused or transport trouble: reported, not raised
+        code = resources.http_status(exc)
+        if code is None:
+            return f"{type(exc).__name__}: {exc}"[:200]
+        why = resources.api_message(exc)
+        return f"HTTP {code}" + (f": {why}" if why else "")
     return None
 
 
 def events(kube, namespace: str) -> list[dict]:
     """tripgenctl's own Events on a namespace, oldest first (for tests and `doctor`)."""
-    items = kube.list_json(f"/api/v1/namespaces/{namespace}/events")
+    from tripgenctl.kube import resources
+
+    items = resources.events(kube, namespace)
     own = [e for e in items if (e.get("source") or {}).get("component") == EVENT_COMPONENT
            or e.get("reportingComponent") == EVENT_COMPONENT]
     return sorted(own, key=lambda e: (e.get("lastTimestamp") or "", e["metadata"]["name"]))

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from tripgenctl.config import ToolConfig
 from tripgenctl.cron import Cron, CronError, from_clock
 from tripgenctl.errors import ToolError, UsageError
+from tripgenctl.kube import resources
 
 AWAKE_ANNOTATION = "tripgenctl.io/awake-until"
 DOWN_JOB = "tripgen-nightly-down"
@@ -192,9 +193,15 @@ def remove(kube, cfg: ToolConfig) -> list[RemovedObject]:
         if obj["kind"] in KEEP_ON_REMOVE:
             out.append(RemovedObject(ref, "kept (shared with the main manifests)"))
             continue
-        path = kube.resource_path(obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
-        status, _ = kube.request_json("DELETE", path, {"propagationPolicy": "Background"})
-        out.append(RemovedObject(ref, "deleted" if status < 300 else "not found" if status == 404 else f"error {status}"))
+        try:
+            gone = resources.delete(kube, obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        except ToolError as exc:
+            code = resources.http_status(exc)
+            if code is None:
+                raise
+            out.append(RemovedObject(ref, f"error {code}"))
+            continue
+        out.append(RemovedObject(ref, "deleted" if gone else "not found"))
     return out
 
 
@@ -203,7 +210,7 @@ def show(kube, cfg: ToolConfig, now: datetime | None = None) -> ScheduleView:
     kinds = [("down", DOWN_JOB), ("up", UP_JOB), ("drill", DRILL_JOB)]
     if kube is not None:
         for action, name in kinds:
-            installed[action] = kube.get_object("batch/v1", "CronJob", name)
+            installed[action] = resources.get(kube, "batch/v1", "CronJob", name)
     jobs = []
     for action, name in kinds:
         live = installed.get(action)
@@ -246,7 +253,7 @@ def crontab_lines(cfg: ToolConfig, namespace: str, log_file: str = "$HOME/.tripg
 
 # ---- the rules of a scheduled run ------------------------------------------------------------
 def awake_until(kube) -> str | None:
-    ns = kube.get_object("v1", "Namespace", kube.namespace)
+    ns = resources.get(kube, "v1", "Namespace", kube.namespace)
     if ns is None:
         return None
     return (ns.get("metadata", {}).get("annotations") or {}).get(AWAKE_ANNOTATION)
@@ -338,13 +345,12 @@ def parse_until(value: str, now: datetime, tz: str) -> datetime:
 
 def set_awake_until(kube, until: datetime | None) -> None:
     value = until.strftime("%Y-%m-%dT%H:%M:%SZ") if until else None
-    status, body = kube.request_json(
-        "PATCH", f"/api/v1/namespaces/{kube.namespace}", {"metadata": {"annotations": {AWAKE_ANNOTATION: value}}},
-        content_type="application/merge-patch+json",
-    )
-    if status >= 300:
-        message = body.get("message") if isinstance(body, dict) else body
-        raise ToolError(f"cannot record awake-until on namespace {kube.namespace}: {message}", 1)
+    try:
+        resources.patch(kube, "v1", "Namespace", kube.namespace, {"metadata": {"annotations": {AWAKE_ANNOTATION: value}}})
+    except ToolError as exc:
+        if resources.http_status(exc) is None:
+            raise
+        raise ToolError(f"cannot record awake-until on namespace {kube.namespace}: {resources.api_message(exc)}", 1) from None
 
 
 def scheduled_down_skip_reason(kube, now: datetime | None = None) -> str | None:

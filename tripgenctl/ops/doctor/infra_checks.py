@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tripgenctl import quantity
+from tripgenctl.kube import resources
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
 from tripgenctl.ops.doctor.snapshot import Snapshot
@@ -69,7 +70,7 @@ def check_memory(snap: Snapshot, cfg, ctx) -> list[Finding]:
 def check_disk(snap: Snapshot, cfg, ctx) -> list[Finding]:
     if not snap.node_stats:
         return [Finding("disk", "warning", "kubelet", "kubelet stats summary unavailable: disk alerts not evaluated",
-                        command="kubectl get --raw /api/v1/nodes/<node>/proxy/stats/summary", **texts("disk"))]
+                        command=f"kubectl get --raw {resources.stats_path('<node>')}", **texts("disk"))]
     out = []
     pct = cfg.thresholds.disk_percent
     for node, stats in snap.node_stats.items():

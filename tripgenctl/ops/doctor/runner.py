@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from tripgenctl.errors import ToolError, UsageError
+from tripgenctl.kube import resources
 from tripgenctl.ops.doctor import backup_checks, bus_checks, environment_checks, infra_checks, service_checks, snapshot, workload_checks
 from tripgenctl.ops.doctor.model import DoctorReport, Finding
 
@@ -46,12 +47,8 @@ class Context:
     now: datetime
 
     def previous_log_tail(self, pod: str, container: str, lines: int = 5) -> str:
-        path = f"/api/v1/namespaces/{self.kube.namespace}/pods/{pod}/log?container={container}&previous=true&tailLines={lines}"
-        try:
-            status, body = self.kube.get_json(path)
-        except ToolError:
-            return ""
-        if status != 200 or not isinstance(body, str):
+        body = resources.log_tail(self.kube, pod, container, lines, previous=True)
+        if body is None:
             return ""
         return " / ".join(l.strip() for l in body.strip().splitlines()[-lines:])[:400]
 
@@ -74,12 +71,9 @@ class Context:
         except ToolError as exc:
             return False, exc.message
 
-    def app_health(self, via: str) -> tuple[int, object]:
+    def app_health(self, via: str) -> resources.ProxyAnswer:
         """`via` is services/<name>:<port> or pods/<name>:<port> (the API server's proxy)."""
-        try:
-            return self.kube.get_json(f"/api/v1/namespaces/{self.kube.namespace}/{via}/proxy/actuator/health")
-        except ToolError as exc:
-            return 0, {"error": exc.message}
+        return resources.proxy_get(self.kube, via, service_checks.HEALTH)
 
 
 def run_doctor(kube, config, only: list[str] | None = None, skip: list[str] | None = None, now: datetime | None = None) -> DoctorReport:

@@ -7,6 +7,7 @@ import base64
 import json
 from collections import defaultdict
 
+from tripgenctl.kube import resources
 from tripgenctl.ops.diff import compare
 from tripgenctl.ops.doctor.knowledge import texts
 from tripgenctl.ops.doctor.model import Finding
@@ -21,6 +22,7 @@ EXPECTED_SECRETS = {
     "openai-api-key": ("api-key",),
 }
 JWT_MIN_BYTES = 32
+HEALTH = "actuator/health"  # Spring Boot's health endpoint of every app (asked through the API server's proxy)
 
 
 def _ready(pod: dict) -> bool:
@@ -117,21 +119,22 @@ def check_apps(snap: Snapshot, cfg, ctx) -> list[Finding]:
                                    command=f"kubectl get pods -l app={app} -n {snap.namespace} -o wide", **texts("apps")))
                 continue
             via = f"pods/{pod}:8080"
-        status, body = ctx.app_health(via)
-        if status == 200 and ready:
+        answer = ctx.app_health(via)
+        status, body = answer.code, answer.body
+        if answer.ok and ready:
             continue
         components = _components(body)
         down = [f"{name} {state}" for name, state, _ in components if state != "UP"]
         causes = [d for d in down if d.split()[0] not in OWN_STATES]
         down = causes or down  # readinessState DOWN follows from a dependency: name the dependency
-        if status == 200:
+        if answer.ok:
             title = "no ready replica (health UP now: it may be starting)"
         else:
             title = "health reports DOWN" + (f": {', '.join(down)}" if down else f" (HTTP {status})") + ("" if ready else "; no ready replica")
         detail = "; ".join(f"{name} {state}" + (f": {error}" if error else "") for name, state, error in components)
-        evidence = f"HTTP {status} from GET {via}/proxy/actuator/health" + (f": {detail}" if detail else f": {json.dumps(body)[:300]}" if body else "")
+        evidence = f"HTTP {status} from GET {via}/proxy/{HEALTH}" + (f": {detail}" if detail else f": {json.dumps(body)[:300]}" if body else "")
         out.append(Finding("apps", "critical", f"deployment/{app}", title, evidence=evidence[:600],
-                           command=f"kubectl get --raw /api/v1/namespaces/{snap.namespace}/{via}/proxy/actuator/health", **texts("apps")))
+                           command=f"kubectl get --raw {resources.proxy_path(snap.namespace, via, HEALTH)}", **texts("apps")))
     return out
 
 
@@ -218,10 +221,10 @@ def _namespace_profile(snap: Snapshot, cfg, ctx) -> str:
     from tripgenctl.ops.deploy import PROFILE_ANNOTATION
 
     try:
-        status, body = ctx.kube.get_json(f"/api/v1/namespaces/{snap.namespace}")
+        body = resources.get(ctx.kube, "v1", "Namespace", snap.namespace)
     except Exception:  # noqa: BLE001 - the snapshot already read it; fall back to the config
-        status, body = 0, None
-    recorded = ((body or {}).get("metadata", {}).get("annotations") or {}).get(PROFILE_ANNOTATION) if status == 200 and isinstance(body, dict) else None
+        body = None
+    recorded = ((body or {}).get("metadata", {}).get("annotations") or {}).get(PROFILE_ANNOTATION) if isinstance(body, dict) else None
     return recorded or getattr(cfg, "profile", "001")
 
 

@@ -1,0 +1,194 @@
+"""The Kubernetes door's rule for the ops that handle objects of any kind (deploy, applyset, the
+safety trail, copies, the schedule, the history, doctor, ...): no REST path written by hand, no
+HTTP status compared, no SDK client or raw-path method of the Kube reached for. They ask
+tripgenctl/kube/resources.py and catch the typed errors of kube/errors.py. Read from the source
+with `ast`, so a path in an f-string or a status in a tuple counts too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tripgenctl.kube import resources
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = ROOT / "tripgenctl"
+FILES = ["ops/deploy.py", "ops/applyset.py", "ops/safety.py", "ops/envcopy.py", "ops/environments.py", "ops/schedule.py",
+         "ops/history.py", "ops/catalog.py", "ops/cost.py", "ops/credentials.py", "manifests.py",
+         *sorted(p.relative_to(PRODUCT).as_posix() for p in (PRODUCT / "ops" / "doctor").glob("*.py"))]
+# the Kube's SDK clients and its methods that take a REST path or answer with a status code
+SDK_ATTRIBUTES = {"core", "apps", "batch", "coordination", "networking", "rbac", "custom", "dynamic", "api_client"}
+UNAMBIGUOUS = {"core", "coordination", "rbac", "dynamic", "api_client"}  # never anything else: flagged on any object
+RAW_METHODS = {"get_json", "list_json", "request_json", "create_object", "resource_path", "watch_json", "fetch"}
+
+
+def _http_status(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return 200 <= node.value <= 599  # (1xx never reaches an op; `0 < pct <= 100` is not a status)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_http_status(e) for e in node.elts)
+    return False
+
+
+def _kube(node: ast.AST) -> bool:
+    """A Kube by its name: kube, self.kube, ctx.kube, source_kube... (cfg.workloads.apps is not)."""
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return name.lower().endswith("kube")
+
+
+def violations(source: str) -> list[str]:
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and ("/api/" in node.value or "/apis/" in node.value or node.value in ("/api", "/apis")):
+            bad.append(f"line {node.lineno}: REST path {node.value!r}")
+        elif isinstance(node, ast.Compare) and any(_http_status(x) for x in [node.left, *node.comparators]):
+            bad.append(f"line {node.lineno}: HTTP status comparison")
+        elif isinstance(node, ast.Attribute) and (node.attr in RAW_METHODS | UNAMBIGUOUS or node.attr in SDK_ATTRIBUTES and _kube(node.value)):
+            bad.append(f"line {node.lineno}: .{node.attr}")
+    return bad
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_no_rest_path_status_comparison_or_sdk_object(rel):
+    assert violations((PRODUCT / rel).read_text()) == []
+
+
+def test_the_rule_catches_what_it_forbids():
+    """The checker itself: each forbidden form, as the ops used to write them."""
+    old = '''
+status, body = kube.get_json(f"/api/v1/namespaces/{ns}")
+if status == 404: pass
+if status in (200, 202, 404): pass
+if status >= 300: pass
+pods = kube.list_json("/api/v1/pods")
+x = kube.core.list_namespaced_pod(ns)
+y = self.kube.apps.read_namespaced_deployment("web", ns)
+p = kube.resource_path("v1", "Pod")
+'''
+    found = violations(old)
+    assert len(found) == 10, found  # two on lines 2 and 6 (method and path)
+    assert violations('x = {"code": 200}\nif n > 3600 or 0 < pct <= 100: pass\nok = answer.ok\napps = cfg.workloads.apps\n') == []
+
+
+def test_builtin_paths_need_no_discovery():
+    class NoDiscovery:
+        namespace = "ns1"
+
+        def resource_path(self, *args, **kwargs):
+            raise AssertionError("discovery asked for a built-in kind")
+
+    kube = NoDiscovery()
+    assert resources.path(kube, "v1", "Event") == "/api/v1/namespaces/ns1/events"
+    assert resources.path(kube, "v1", "Pod", all_namespaces=True) == "/api/v1/pods"
+    assert resources.path(kube, "v1", "Namespace", "ignored", "ns2") == "/api/v1/namespaces/ns2"
+    assert resources.path(kube, "apps/v1", "StatefulSet", "ns3", "db") == "/apis/apps/v1/namespaces/ns3/statefulsets/db"
+    assert resources.path(kube, "rbac.authorization.k8s.io/v1", "ClusterRole", name="view") == "/apis/rbac.authorization.k8s.io/v1/clusterroles/view"
+    assert resources.proxy_path("ns1", "services/web:8080", "/actuator/health") == "/api/v1/namespaces/ns1/services/web:8080/proxy/actuator/health"
+
+
+def test_other_kinds_are_found_by_discovery_and_listed_across_namespaces():
+    class Discovery:
+        namespace = "ns1"
+
+        def resource_path(self, api_version, kind, namespace=None, name=None):
+            base = f"/apis/{api_version}/namespaces/{namespace}/widgets"
+            return f"{base}/{name}" if name else base
+
+    assert resources.path(Discovery(), "example.com/v1", "Widget", name="w") == "/apis/example.com/v1/namespaces/ns1/widgets/w"
+    assert resources.path(Discovery(), "example.com/v1", "Widget", all_namespaces=True) == "/apis/example.com/v1/widgets"
+
+
+def test_selectors_and_nodes():
+    assert resources.selector_text({"app": "web", "tier": "application"}) == "app=web,tier=application"
+    assert resources.selector_text("a,b=c") == "a,b=c" and resources.selector_text({}) is None
+    node = resources.Node.of({"metadata": {"name": "n1"}, "spec": {"unschedulable": True},
+                              "status": {"allocatable": {"cpu": "1900m", "memory": "4Gi"},
+                                         "conditions": [{"type": "Ready", "status": "True"}]}})
+    assert (node.name, node.ready, node.schedulable, node.memory_bytes) == ("n1", True, False, 4 * 1024**3)
+    assert node.cpu_millis == pytest.approx(1900)
+    assert not resources.Node.of({"metadata": {"name": "n2"}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}).ready
+
+
+class Answering:
+    """A Kube whose request_json gives one fixed (status, body): the door's own seam (no SDK)."""
+
+    namespace = "ns1"
+
+    def __init__(self, status, body):
+        self.status, self.body, self.asked = status, body, []
+
+    def request_json(self, method, path, body=None, **kw):
+        self.asked.append((method, path, body, kw.get("query"), kw.get("content_type")))
+        return self.status, self.body
+
+
+def test_missing_is_an_answer_and_other_statuses_are_typed_errors():
+    from tripgenctl.kube.errors import Conflict, Forbidden, KubeError, NotFound, Unavailable
+
+    assert resources.get(Answering(404, {"message": "not found"}), "v1", "ConfigMap", "x") is None
+    assert resources.delete(Answering(404, {}), "v1", "ConfigMap", "x") is False
+    assert resources.delete(Answering(200, {}), "v1", "ConfigMap", "x") is True
+    assert resources.items(Answering(404, {}), "v1", "Pod", missing_ok=True) == []
+    with pytest.raises(NotFound):
+        resources.items(Answering(404, {}), "v1", "Pod")
+    with pytest.raises(resources.AlreadyExists) as taken:
+        resources.create(Answering(409, {"message": 'configmaps "x" already exists'}), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+    assert isinstance(taken.value, Conflict) and resources.api_message(taken.value) == 'configmaps "x" already exists'
+    with pytest.raises(Forbidden) as refused:
+        resources.create_event(Answering(403, {"message": "cannot create events"}), "ns1", {})
+    assert resources.http_status(refused.value) == 403 and refused.value.exit_code == 1
+    with pytest.raises(Unavailable) as busy:
+        resources.patch(Answering(503, {"message": "etcd"}), "v1", "Namespace", "ns1", {})
+    assert resources.http_status(busy.value) == 503
+    with pytest.raises(KubeError) as invalid:
+        resources.delete(Answering(422, {"message": "bad"}), "v1", "Secret", "s", what="prune secret/s")
+    assert invalid.value.message == "prune secret/s: 422 bad"
+    assert resources.http_status(Unavailable("cannot reach the cluster")) is None
+
+
+def test_requests_carry_selector_patch_type_and_delete_options():
+    kube = Answering(200, {"items": [{"metadata": {"name": "a"}}], "metadata": {"resourceVersion": "7"}})
+    found = resources.listing(kube, "v1", "Namespace", selector={"tripgenctl.io/environment": "ana"})
+    assert found.items == [{"metadata": {"name": "a"}}] and found.resource_version == "7"
+    assert kube.asked[-1][:2] == ("GET", "/api/v1/namespaces") and kube.asked[-1][3] == {"labelSelector": "tripgenctl.io/environment=ana"}
+    resources.patch(kube, "v1", "Namespace", "ns1", {"metadata": {}})
+    assert kube.asked[-1][4] == "application/merge-patch+json"
+    resources.patch(kube, "v1", "Secret", "s", [{"op": "remove", "path": "/data/x"}], type="json")
+    assert kube.asked[-1][4] == "application/json-patch+json"
+    resources.delete(kube, "apps/v1", "StatefulSet", "db", propagation="Orphan", uid="u1")
+    assert kube.asked[-1][:3] == ("DELETE", "/apis/apps/v1/namespaces/ns1/statefulsets/db",
+                                  {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan", "preconditions": {"uid": "u1"}})
+    with pytest.raises(ValueError):
+        resources.patch(kube, "v1", "Secret", "s", {}, type="yaml")
+
+
+def test_an_apps_own_answer_through_the_proxy_is_not_an_error():
+    down = resources.proxy_get(Answering(503, {"status": "DOWN"}), "services/web:8080", "actuator/health")
+    assert (down.ok, down.code, down.body) == (False, 503, {"status": "DOWN"})
+    assert resources.proxy_get(Answering(200, {"status": "UP"}), "pods/web-1:8080", "actuator/health").ok
+    assert resources.optional_items(Answering(404, {"message": "the server could not find the requested resource"}),
+                                    "metrics.k8s.io/v1beta1", "NodeMetrics") == \
+        (None, "metrics.k8s.io unavailable (404: the server could not find the requested resource)")
+
+
+class Watching(Answering):
+    """Lists the object once, then its watch reports it DELETED (after an unrelated event)."""
+
+    def __init__(self):
+        super().__init__(200, {"items": [{"metadata": {"name": "db"}}], "metadata": {"resourceVersion": "41"}})
+        self.watched = []
+
+    def watch_json(self, path, resource_version=None, timeout_seconds=60, stop=None):
+        self.watched.append((path, resource_version, timeout_seconds))
+        yield "MODIFIED", {"metadata": {"name": "other"}}
+        yield "DELETED", {"metadata": {"name": "db"}}
+
+
+def test_wait_gone_lists_then_watches_from_the_lists_version():
+    kube = Watching()
+    assert resources.wait_gone(kube, "apps/v1", "StatefulSet", "db", timeout=5)
+    assert kube.watched == [("/apis/apps/v1/namespaces/ns1/statefulsets", "41", 5)]
+    assert resources.wait_gone(Answering(200, {"items": [], "metadata": {}}), "apps/v1", "StatefulSet", "db", timeout=5)
+    assert not resources.wait_gone(Watching(), "apps/v1", "StatefulSet", "db", timeout=0)  # still listed, no time left
