@@ -1,14 +1,11 @@
 """Pure logic of `up`/`down`: plans (order, remembered counts, idempotence, exclusions), lock
-expiry and the retry helper."""
+expiry (the retry policy of the writes: tests/unit/test_kube_retry.py)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from tripgenctl.errors import ConnectionFailed
 from tripgenctl.ops import lock, scaling
 from tripgenctl.ops import workloads as wl
 
@@ -97,41 +94,6 @@ def test_lock_describe_expiry():
     assert lock.describe(lease, NOW + timedelta(seconds=6)) is None  # expired
     assert lock.describe({"spec": {"leaseDurationSeconds": 10}}, NOW) is None  # released
     assert "locked by me@h pid 1" in lock.locked_message(info)
-
-
-def test_with_retry_retries_conflicts_and_transport_errors(monkeypatch):
-    monkeypatch.setattr(scaling.time, "sleep", lambda s: None)
-    answers = [(409, {}), ConnectionFailed("cannot reach"), (503, {}), (200, {"ok": 1})]
-
-    def fn():
-        a = answers.pop(0)
-        if isinstance(a, Exception):
-            raise a
-        return a
-
-    assert scaling.with_retry(fn, "x") == (200, {"ok": 1})
-    # a permanent error is returned at once
-    calls = []
-    assert scaling.with_retry(lambda: calls.append(1) or (422, {}), "x") == (422, {}) and len(calls) == 1
-    # transport errors that never end surface as the ConnectionFailed
-    with pytest.raises(ConnectionFailed):
-        scaling.with_retry(lambda: (_ for _ in ()).throw(ConnectionFailed("down")), "x", attempts=3)
-
-
-def test_with_retry_runs_the_guard_before_every_attempt_and_a_refusing_guard_stops_the_write(monkeypatch):
-    monkeypatch.setattr(scaling.time, "sleep", lambda s: None)
-    events = []
-    answers = [(503, {}), (200, {})]
-    assert scaling.with_retry(lambda: events.append("write") or answers.pop(0), "x", guard=lambda: events.append("guard")) == (200, {})
-    assert events == ["guard", "write", "guard", "write"]
-
-    def refuse():
-        raise lock.LostLock("lost the lock to someone")
-
-    writes = []
-    with pytest.raises(lock.LostLock):
-        scaling.with_retry(lambda: writes.append(1) or (200, {}), "x", guard=refuse)
-    assert writes == []
 
 
 def test_taken_by_names_the_holder_or_the_last_one():

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 from tripgenctl.config import ToolConfig
 from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
-from tripgenctl.kube.errors import UNAUTHORIZED, classify, is_timeout, raise_for_status, short, timeout_error
+from tripgenctl.kube.errors import UNAUTHORIZED, classify, for_status, is_timeout, raise_for_status, short, timeout_error
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -124,14 +124,14 @@ class Kube:
     def resource_path(self, api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
         """The REST path of a kind (found by discovery, one call per group/version, cached)."""
         plural, namespaced = self._resource_info(api_version, kind)
-        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        base = _api_base(api_version)
         path = f"{base}/namespaces/{namespace or self.namespace}/{plural}" if namespaced else f"{base}/{plural}"
         return f"{path}/{name}" if name else path
 
     def _resource_info(self, api_version: str, kind: str) -> tuple[str, bool]:
         cache = self.__dict__.setdefault("_discovery", {})
         if api_version not in cache:
-            base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            base = _api_base(api_version)
             status, body = self.get_json(base, accept_status=(200, 404))
             if status != 200 or not isinstance(body, dict):
                 raise ToolError(f"the cluster does not serve {api_version}", 1)
@@ -143,6 +143,11 @@ class Kube:
     def request_json(self, method: str, path: str, body: Any = None, content_type: str = "application/json", query: dict | None = None, what: str | None = None) -> tuple[int, Any]:
         """One request with a JSON body and JSON answer; (status, body). Transport failures
         raise; HTTP errors are returned for the caller to judge (404 is often an answer)."""
+        status, answer, _ = self._send(method, path, body, content_type, query, what)
+        return status, answer
+
+    def _send(self, method: str, path: str, body: Any, content_type: str, query: dict | None, what: str | None) -> tuple[int, Any, str | None]:
+        """(status, JSON answer, Retry-After header) of one request."""
         import json as _json
         from urllib.parse import urlencode
 
@@ -153,27 +158,70 @@ class Kube:
         def go():
             resp = self.api_client.rest_client.request(method, url, headers=headers, body=payload)
             raw = resp.read()
+            after = resp.getheader("Retry-After") if hasattr(resp, "getheader") else None
             try:
-                return resp.status, (_json.loads(raw) if raw else None)
+                return resp.status, (_json.loads(raw) if raw else None), after
             except ValueError:
-                return resp.status, raw.decode(errors="replace")
+                return resp.status, raw.decode(errors="replace"), after
 
-        status, answer = call(go, what or f"{method} {path}", self.server, self.request_timeout)
+        status, answer, after = call(go, what or f"{method} {path}", self.server, self.request_timeout)
         if status == 401:
             raise ConnectionFailed(UNAUTHORIZED)
-        return status, answer
+        return status, answer, after
 
     def fetch(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json", query: dict | None = None,
               what: str | None = None, missing_ok: bool = False) -> Any:
         """One request whose HTTP errors raise the door's typed errors (NotFound, Conflict,
         Forbidden, Unavailable, KubeError), so callers outside kube/ never compare a status code.
         With `missing_ok` a 404 is an answer: None (a GET of something that may not exist, a
-        DELETE of something already gone)."""
-        status, answer = self.request_json(method, path, body, content_type=content_type, query=query, what=what)
+        DELETE of something already gone). A raised error carries the answer's body (`.body`,
+        for its Status reason) and, for a 429/503, the server's Retry-After (`.retry_after`,
+        seconds, for kube/retry.py)."""
+        status, answer, after = self._send(method, path, body, content_type, query, what)
         if missing_ok and status == 404:
             return None
-        raise_for_status(status, answer, what or f"{method} {path}")
+        error = for_status(status, answer, what or f"{method} {path}")
+        if error is not None:
+            error.body = answer
+            error.retry_after = retry_after_seconds(after, answer)
+            raise error
         return answer
+
+    # ---- paths of built-in kinds (no discovery call: status reads in a fixed number of calls) ----
+    def api_path(self, api_version: str, plural: str, name: str | None = None, *, namespace: str | None = None,
+                 cluster: bool = False, sub: str | None = None) -> str:
+        """The REST path of a collection (or one object, or its subresource) whose plural is
+        known: `api_path("apps/v1", "deployments", "web", sub="scale")`. Namespaced in
+        `namespace` (default: the Kube's) unless `cluster`."""
+        base = _api_base(api_version)
+        path = f"{base}/{plural}" if cluster else f"{base}/namespaces/{namespace or self.namespace}/{plural}"
+        if name:
+            path += f"/{name}"
+        return f"{path}/{sub}" if sub else path
+
+    def preferred_version(self, group: str, cache: dict | None = None) -> str | None:
+        """The group's preferred version, or None when the cluster does not serve the group
+        (a CRD that is not installed); other failures raise."""
+        if cache is not None and group in cache:
+            return cache[group]
+        status, body = self.request_json("GET", _api_base(f"{group}/"))
+        version = None
+        if status == 200 and isinstance(body, dict):
+            version = ((body.get("preferredVersion") or {}).get("version")) or next((v.get("version") for v in body.get("versions") or []), None)
+        if cache is not None:
+            cache[group] = version
+        return version
+
+    def can_i(self, verb: str, group: str, resource: str, namespace: str) -> tuple[bool, str] | None:
+        """A SelfSubjectAccessReview (`kubectl auth can-i`): (allowed, reason), or None when the
+        review itself got an error answer (the caller finds out at the write)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {"namespace": namespace, "verb": verb, "group": group, "resource": resource}}}
+        status, body = self.request_json("POST", self.api_path("authorization.k8s.io/v1", "selfsubjectaccessreviews", cluster=True), review)
+        if status in (200, 201) and isinstance(body, dict):
+            st = body.get("status") or {}
+            return bool(st.get("allowed")), st.get("reason") or ""
+        return None
 
     def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
         status, body = self.request_json("GET", self.resource_path(api_version, kind, namespace, name))
@@ -326,6 +374,29 @@ class Kube:
             listener.close()
 
 
+def _api_base(api_version: str) -> str:
+    """/api/v1 for the core group, /apis/<group>/<version> for the others ("group/" alone: the
+    group's discovery document)."""
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}".rstrip("/")
+
+
+def retry_after_seconds(header: str | None, body: Any = None) -> float | None:
+    """The server's Retry-After (seconds or an HTTP date), else a Status body's
+    details.retryAfterSeconds; None when it named no wait."""
+    from tripgenctl.kube.retry import parse_retry_after
+
+    seconds = parse_retry_after(header)
+    if seconds is None and isinstance(body, dict):
+        seconds = parse_retry_after((body.get("details") or {}).get("retryAfterSeconds"))
+    return seconds
+
+
+def answered(exc: BaseException) -> bool:
+    """Did the API server answer (with an HTTP error status), as opposed to not being reached?
+    An Unavailable without a status is a transport failure."""
+    return bool(getattr(exc, "status", 0))
+
+
 def _raise_for(status: int, body: Any, what: str) -> None:
     """HTTP errors of request_json as the door's typed one-line errors (kube/errors.py)."""
     raise_for_status(status, body, what)
@@ -439,7 +510,9 @@ def _retries():
                 raise MaxRetryError(_pool, url, error) from error
             return super().increment(method, url, response, error, _pool, _stacktrace)
 
-    return NoRetryOnTimeout(total=1, status=0, redirect=0)
+    # statuses are never retried here (not even a 429/503 carrying Retry-After, which urllib3
+    # would otherwise retry out of sight): kube/retry.py's policy decides, where the caller says
+    return NoRetryOnTimeout(total=1, status=0, redirect=0, respect_retry_after_header=False)
 
 
 def _is_watch(url: str) -> bool:

@@ -29,9 +29,9 @@ def _ours(obj: dict) -> bool:
     return labels.get("app.kubernetes.io/managed-by") == "tripgenctl" or str((meta.get("annotations") or {}).get(EXCLUDE_ANNOTATION, "")).lower() == "true"
 
 
-def _control(obj: dict, kind: str, group: str, plural: str, path: str, family: str, pause: dict, now: str) -> Control:
+def _control(obj: dict, kind: str, group: str, plural: str, api_version: str, family: str, pause: dict, now: str) -> Control:
     meta = obj["metadata"]
-    c = Control(kind, meta["namespace"], meta["name"], f"{path}/{meta['name']}", group, plural, family, now, pause=pause)
+    c = Control(kind, meta["namespace"], meta["name"], api_version, group, plural, family, now, pause=pause)
     controls.refresh_from(c, obj)
     return c
 
@@ -49,8 +49,8 @@ def find(kube, namespace: str, targets: set[str]) -> tuple[list[Control], list[s
     bounds: dict[str, tuple[int, int]] = {}
     keda = controls.served_version(kube, KEDA_GROUP)
     if keda:
-        path = f"/apis/{KEDA_GROUP}/{keda}/namespaces/{namespace}/scaledobjects"
-        items, why = controls.list_objects(kube, path)
+        api_version = f"{KEDA_GROUP}/{keda}"
+        items, why = controls.list_objects(kube, api_version, "scaledobjects", namespace)
         if why:
             problems.append(f"cannot list KEDA scaledobjects: {why}")
         for so in items or []:
@@ -59,10 +59,9 @@ def find(kube, namespace: str, targets: set[str]) -> tuple[list[Control], list[s
             value = controls.get_path(so, PAUSED_PATH)
             if value == "0" and controls.ledger_of(so) is None:
                 continue  # paused at 0 by someone: stays so
-            found.append(_control(so, "ScaledObject", KEDA_GROUP, "scaledobjects", path, "autoscaler", {PAUSED_PATH: "0"},
+            found.append(_control(so, "ScaledObject", KEDA_GROUP, "scaledobjects", api_version, "autoscaler", {PAUSED_PATH: "0"},
                                   f"paused at {value}" if value is not None else "scaling"))
-    path = f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
-    items, why = controls.list_objects(kube, path)
+    items, why = controls.list_objects(kube, "autoscaling/v2", "horizontalpodautoscalers", namespace)
     if why:
         problems.append(f"cannot list horizontalpodautoscalers: {why}")
     for hpa in items or []:
@@ -71,13 +70,12 @@ def find(kube, namespace: str, targets: set[str]) -> tuple[list[Control], list[s
         if _ours(hpa) or target not in targets or any(o.get("kind") == "ScaledObject" for o in owners):
             continue
         spec = hpa.get("spec") or {}
-        c = _control(hpa, "HorizontalPodAutoscaler", "autoscaling", "horizontalpodautoscalers", path, "autoscaler", {MIN_PATH: 1},
+        c = _control(hpa, "HorizontalPodAutoscaler", "autoscaling", "horizontalpodautoscalers", "autoscaling/v2", "autoscaler", {MIN_PATH: 1},
                      f"{spec.get('minReplicas', 1)}..{spec.get('maxReplicas')}")
         found.append(c)
         original = (c.recorded or {}).get(MIN_PATH, spec.get("minReplicas")) if c.recorded is not None else spec.get("minReplicas")
         bounds[target] = (int(original or 1), int(spec.get("maxReplicas") or 0))
-    path = f"/apis/batch/v1/namespaces/{namespace}/cronjobs"
-    items, why = controls.list_objects(kube, path)
+    items, why = controls.list_objects(kube, "batch/v1", "cronjobs", namespace)
     if why:
         problems.append(f"cannot list cronjobs: {why}")
     for cj in items or []:
@@ -86,5 +84,5 @@ def find(kube, namespace: str, targets: set[str]) -> tuple[list[Control], list[s
         suspended = bool(controls.get_path(cj, SUSPEND_PATH))
         if suspended and controls.ledger_of(cj) is None:
             continue  # already suspended by its owner: nothing to do, and up leaves it so
-        found.append(_control(cj, "CronJob", "batch", "cronjobs", path, "job", {SUSPEND_PATH: True}, "suspended" if suspended else "scheduling"))
+        found.append(_control(cj, "CronJob", "batch", "cronjobs", "batch/v1", "job", {SUSPEND_PATH: True}, "suspended" if suspended else "scheduling"))
     return found, problems, bounds

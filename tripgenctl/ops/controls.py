@@ -12,11 +12,13 @@ replaces it; `up` restores the recorded values and removes the annotation in one
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.errors import ToolError
+from tripgenctl.kube import retry
+from tripgenctl.kube.client import answered
+from tripgenctl.kube.errors import Conflict, Forbidden, KubeError, NotFound, Unavailable, body_message
 
 LEDGER_ANNOTATION = "tripgenctl.io/paused"
 Guard = Optional[Callable[[], None]]
@@ -28,7 +30,7 @@ class Control:
     kind: str
     namespace: str
     name: str
-    path: str  # REST path of the object
+    api_version: str  # group/version of its kind, e.g. argoproj.io/v1alpha1
     group: str  # for the permission check (SelfSubjectAccessReview)
     plural: str
     family: str  # gitops | autoscaler | job
@@ -46,6 +48,10 @@ class Control:
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
+
+    def path_in(self, kube) -> str:
+        """The object's REST path (the door builds it)."""
+        return kube.api_path(self.api_version, self.plural, self.name, namespace=self.namespace)
 
     @property
     def needs_pause(self) -> bool:
@@ -133,14 +139,7 @@ def may_patch(kube, namespace: str, group: str, plural: str, cache: dict | None 
     key = (namespace, group, plural)
     if cache is not None and key in cache:
         return cache[key]
-    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-              "spec": {"resourceAttributes": {"namespace": namespace, "verb": "patch", "group": group, "resource": plural}}}
-    status, body = kube.request_json("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
-    if status in (200, 201) and isinstance(body, dict):
-        st = body.get("status") or {}
-        answer = (bool(st.get("allowed")), st.get("reason") or "")
-    else:  # cannot ask: find out at the write
-        answer = (True, "")
+    answer = kube.can_i("patch", group, plural, namespace) or (True, "")  # cannot ask: find out at the write
     if cache is not None:
         cache[key] = answer
     return answer
@@ -149,37 +148,19 @@ def may_patch(kube, namespace: str, group: str, plural: str, cache: dict | None 
 # ---- writes ----------------------------------------------------------------------------------
 
 
-def _write(kube, c: Control, patch: dict, what: str, guard: Guard) -> tuple[int, object]:
-    for i in range(6):
-        if guard is not None:
-            guard()
-        try:
-            status, body = kube.request_json("PATCH", c.path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"})
-        except ConnectionFailed:
-            if i == 5:
-                raise
-            time.sleep(min(0.2 * 2**i, 3.0))
-            continue
-        if status in (429, 500, 502, 503, 504) and i < 5:
-            time.sleep(min(0.2 * 2**i, 3.0))
-            continue
-        return status, body
-    raise ToolError(f"{what}: gave up", 1)
-
-
-def _fail(status: int, body, what: str) -> ToolError:
-    message = body.get("message") if isinstance(body, dict) else str(body or "")[:200]
-    if status == 403:
-        return ToolError(f"{what}: forbidden (403): {message}", 1)
-    return ToolError(f"{what}: {status} {message}", 1)
+def _write(kube, c: Control, patch: dict, what: str, guard: Guard):
+    """One guarded merge patch under the door's retry policy (429/5xx/unreachable again with
+    back-off, guard() before each attempt); its 409 is raised for _settle to re-read."""
+    return retry.run(lambda: kube.fetch("PATCH", c.path_in(kube), patch, content_type="application/merge-patch+json",
+                                        query={"fieldManager": "tripgenctl"}, what=what), retry.WRITE, guard)
 
 
 def _reread(kube, c: Control, refresh: Callable[[dict], None]) -> bool:
-    status, obj = kube.request_json("GET", c.path)
-    if status == 404:
+    obj = kube.fetch("GET", c.path_in(kube), what=f"read {c.ref}", missing_ok=True)
+    if obj is None:
         return False
-    if status != 200 or not isinstance(obj, dict):
-        raise _fail(status, obj, f"read {c.ref}")
+    if not isinstance(obj, dict):
+        raise ToolError(f"read {c.ref}: 200 {str(obj or '')[:200]}", 1)
     refresh(obj)
     return True
 
@@ -203,8 +184,7 @@ def pause(kube, c: Control, by: str, at: str, guard: Guard = None) -> None:
         patch = _patch(c.pause, annotation, c.resource_version)
         if annotation is None:  # keep the existing ledger as it is
             del patch["metadata"]["annotations"]
-        status, body = _write(kube, c, patch, what, guard)
-        settled = _settled(kube, c, status, body, what)
+        settled, body = _settle(kube, c, lambda: _write(kube, c, patch, what, guard))
         if settled is None:
             continue
         if settled:
@@ -216,20 +196,19 @@ def pause(kube, c: Control, by: str, at: str, guard: Guard = None) -> None:
     raise ToolError(f"{what}: kept conflicting", 1)
 
 
-def _settled(kube, c: Control, status: int, body, what: str) -> bool | None:
-    """After a write: None to try again (409, re-read), True when the object is gone (recorded
-    as such), False when the write succeeded; any other answer raises."""
-    if status == 409:
+def _settle(kube, c: Control, write: Callable[[], object]) -> tuple[bool | None, object]:
+    """A write and what its answer means: (None, _) to try again (409: re-read), (True, _) when
+    the object is gone (recorded as such), (False, body) when the write succeeded; any other
+    error is raised."""
+    try:
+        return False, write()
+    except Conflict:
         if _reread(kube, c, lambda o: refresh_from(c, o)):
-            return None
-        c.ok, c.result = True, "gone"
-        return True
-    if status == 404:
-        c.ok, c.result = True, "gone"
-        return True
-    if not 200 <= status < 300:
-        raise _fail(status, body, what)
-    return False
+            return None, None
+    except NotFound:
+        pass
+    c.ok, c.result = True, "gone"
+    return True, None
 
 
 def resume(kube, c: Control, guard: Guard = None) -> None:
@@ -239,8 +218,8 @@ def resume(kube, c: Control, guard: Guard = None) -> None:
         if c.recorded is None:
             c.ok, c.result = True, "nothing recorded"
             return
-        status, body = _write(kube, c, _patch(dict(c.recorded), None, c.resource_version), what, guard)
-        settled = _settled(kube, c, status, body, what)
+        patch = _patch(dict(c.recorded), None, c.resource_version)
+        settled, _ = _settle(kube, c, lambda: _write(kube, c, patch, what, guard))
         if settled is None:
             continue
         if settled:
@@ -250,26 +229,28 @@ def resume(kube, c: Control, guard: Guard = None) -> None:
     raise ToolError(f"{what}: kept conflicting", 1)
 
 
-def list_objects(kube, path: str) -> tuple[list[dict] | None, str | None]:
+def list_objects(kube, api_version: str, plural: str, namespace: str) -> tuple[list[dict] | None, str | None]:
     """(items, None); (None, None) when the kind is not served (no CRD: simply none);
     (None, why) when the answer is a refusal or an error."""
-    status, body = kube.request_json("GET", path)
-    if status == 200 and isinstance(body, dict):
-        return body.get("items") or [], None
-    if status == 404:
+    try:
+        body = kube.fetch("GET", kube.api_path(api_version, plural, namespace=namespace), missing_ok=True)
+    except (KubeError, Unavailable) as exc:
+        if not answered(exc):
+            raise  # no answer at all: the command cannot go on
+        return None, _why(exc)
+    if body is None:
         return None, None
-    message = body.get("message") if isinstance(body, dict) else str(body or "")[:200]
-    return None, (f"forbidden (403): {message}" if status == 403 else f"{status} {message}")
+    if not isinstance(body, dict):
+        return None, f"200 {str(body or '')[:200]}"
+    return body.get("items") or [], None
+
+
+def _why(exc: ToolError) -> str:
+    """A refused list in the words of before: "forbidden (403): <message>" / "503 <message>"."""
+    message = body_message(getattr(exc, "body", None))
+    return f"forbidden (403): {message}" if isinstance(exc, Forbidden) else f"{exc.status} {message}"
 
 
 def served_version(kube, group: str, cache: dict | None = None) -> str | None:
     """The group's preferred version, or None when the cluster does not serve the group."""
-    if cache is not None and group in cache:
-        return cache[group]
-    status, body = kube.request_json("GET", f"/apis/{group}")
-    version = None
-    if status == 200 and isinstance(body, dict):
-        version = ((body.get("preferredVersion") or {}).get("version")) or next((v.get("version") for v in body.get("versions") or []), None)
-    if cache is not None:
-        cache[group] = version
-    return version
+    return kube.preferred_version(group, cache)

@@ -54,8 +54,7 @@ def _argo_now(value) -> str:
 
 def _control(obj: dict, kind: str, group: str, plural: str, version: str, pause: dict, now: str) -> Control:
     meta = obj["metadata"]
-    c = Control(kind, meta["namespace"], meta["name"], f"/apis/{group}/{version}/namespaces/{meta['namespace']}/{plural}/{meta['name']}",
-                group, plural, "gitops", now, pause=pause)
+    c = Control(kind, meta["namespace"], meta["name"], f"{group}/{version}", group, plural, "gitops", now, pause=pause)
     controls.refresh_from(c, obj)
     return c
 
@@ -68,7 +67,7 @@ def find(kube, namespace: str, argo_namespaces: list[str], flux_namespaces: list
     argo = controls.served_version(kube, ARGO_GROUP, versions)
     if argo:
         for ns in argo_namespaces:
-            items, why = controls.list_objects(kube, f"/apis/{ARGO_GROUP}/{argo}/namespaces/{ns}/applications")
+            items, why = controls.list_objects(kube, f"{ARGO_GROUP}/{argo}", "applications", ns)
             if why:
                 found.problems.append(f"cannot list Argo CD applications in namespace {ns}: {why}")
             for app in items or []:
@@ -83,7 +82,7 @@ def find(kube, namespace: str, argo_namespaces: list[str], flux_namespaces: list
         if not version:
             continue
         for ns in dict.fromkeys([*flux_namespaces, namespace]):
-            items, why = controls.list_objects(kube, f"/apis/{group}/{version}/namespaces/{ns}/{plural}")
+            items, why = controls.list_objects(kube, f"{group}/{version}", plural, ns)
             if why:
                 found.problems.append(f"cannot list Flux {plural} in namespace {ns}: {why}")
             for obj in items or []:

@@ -13,6 +13,9 @@ from typing import Callable
 from urllib.parse import quote
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube import workloads as kw
+from tripgenctl.kube.client import answered
+from tripgenctl.kube.errors import Conflict, KubeError, Unavailable
 from tripgenctl.ops import workloads as wl
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -59,17 +62,14 @@ def of(obj: dict, kind: str) -> Workload:
     return Workload(kind, obj["metadata"]["name"], int(spec.get("replicas", 1)), ann.get(RESTARTED_AT), spec.get("selector") or {}, before)
 
 
-def _path(kube, w: Workload) -> str:
-    return kube.resource_path("apps/v1", w.kind, None, w.name)
+def _target(kube, w: Workload) -> kw.Workload:
+    return kw.Workload(w.kind, w.name, kube.namespace, w.replicas, "", kube=kube)
 
 
 def set_restarted_at(kube, w: Workload, value: str | None) -> None:
     """Merge-patch the template annotation (None removes it)."""
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: value}}}}}
-    status, answer = kube.request_json("PATCH", _path(kube, w), body, content_type="application/merge-patch+json")
-    if status >= 300:
-        message = answer.get("message") if isinstance(answer, dict) else answer
-        raise ToolError(f"restart {w.ref}: {status} {message}")
+    _target(kube, w).patch(body, what=f"restart {w.ref}")
 
 
 def restart(kube, w: Workload) -> None:
@@ -82,21 +82,21 @@ def undo(kube, w: Workload, attempts: int = 5) -> None:
     template of its own, and start new pods instead of scaling the old ones back). A guarded PUT,
     read again when the controller's status write got in between (409)."""
     for _ in range(attempts):
-        obj = kube.get_object("apps/v1", w.kind, w.name, kube.namespace)
-        if obj is None:
+        live = kw.get(kube, w.kind, w.name, missing_ok=True)
+        if live is None:
             raise ToolError(f"{w.ref} no longer exists")
+        obj = live.raw
         meta = obj.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
         if w.template_annotations is None:
             meta.pop("annotations", None)
         else:
             meta["annotations"] = dict(w.template_annotations)
         obj.get("metadata", {}).pop("managedFields", None)
-        status, answer = kube.request_json("PUT", _path(kube, w), obj, query={"fieldManager": "tripgenctl"})
-        if status < 300:
+        try:
+            live.replace(obj, what=f"undo the restart of {w.ref}")
             return
-        if status != 409:
-            message = answer.get("message") if isinstance(answer, dict) else answer
-            raise ToolError(f"undo the restart of {w.ref}: {status} {message}")
+        except Conflict:
+            continue  # the controller's status write got in between: read again
     raise ToolError(f"undo the restart of {w.ref}: still conflicting after {attempts} attempts")
 
 
@@ -110,13 +110,24 @@ def _current_revision(kube, w: Workload, obj: dict, pods: list[dict]) -> list[di
     if w.kind == "StatefulSet":
         rev = status.get("updateRevision")
         return [p for p in pods if not rev or (p["metadata"].get("labels") or {}).get("controller-revision-hash") == rev]
-    sets = [rs for rs in kube.list_json(kube.resource_path("apps/v1", "ReplicaSet"))
+    sets = [rs for rs in kw.replica_sets(kube)
             if any(o.get("uid") == meta.get("uid") for o in rs["metadata"].get("ownerReferences") or [])]
     if not sets:
         return []
     newest = max(sets, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0))
     h = (newest["metadata"].get("labels") or {}).get("pod-template-hash")
     return [p for p in pods if (p["metadata"].get("labels") or {}).get("pod-template-hash") == h]
+
+
+def _pods(kube, pods_path: str, selector: str):
+    """The workload's pods as a list answer; None when the API answered with an error (looked
+    at again on the next round), raised when it could not be reached."""
+    try:
+        return kube.fetch("GET", pods_path, query={"labelSelector": selector} if selector else None)
+    except (KubeError, Unavailable) as exc:
+        if not answered(exc):
+            raise
+        return None
 
 
 def wait_ready(kube, w: Workload, timeout: float, on_tick: Callable[[str], None] | None = None) -> tuple[bool, str]:
@@ -129,16 +140,17 @@ def wait_ready(kube, w: Workload, timeout: float, on_tick: Callable[[str], None]
 
     deadline = time.monotonic() + timeout
     selector = ",".join(f"{k}={v}" for k, v in (w.selector.get("matchLabels") or {}).items())
-    pods_path = f"/api/v1/namespaces/{kube.namespace}/pods"
+    pods_path = kube.api_path("v1", "pods")
     detail = "not seen"
     while True:
-        obj = kube.get_object("apps/v1", w.kind, w.name, kube.namespace)
-        if obj is None:
+        live = kw.get(kube, w.kind, w.name, missing_ok=True)
+        if live is None:
             return False, f"{w.ref} no longer exists"
+        obj = live.raw
         obj.setdefault("kind", w.kind)
         st = workload_status(obj)
-        status, body = kube.request_json("GET", pods_path, query={"labelSelector": selector} if selector else None)
-        pods = (body or {}).get("items", []) if status == 200 and isinstance(body, dict) else []
+        body = _pods(kube, pods_path, selector)
+        pods = body.get("items", []) if isinstance(body, dict) else []
         for p in _current_revision(kube, w, obj, pods):
             reason = wl.pod_reason(p)
             if not wl.pod_is_ready(p) and wl.is_failure(reason):

@@ -8,8 +8,8 @@ interrupted:
   replaces the count with 0;
 - `up` scales to the remembered count BEFORE removing the annotations, so an interrupted `up`
   still knows the count;
-- scaling goes through the scale subresource, every write is retried on 409 and transient
-  errors with back-off;
+- scaling goes through the scale subresource; every write is retried on transient errors with
+  back-off, and on 409 where that is safe (kube/retry.py: the guarded ledger write re-reads);
 - every write (each attempt of it) is preceded by `guard()` when one is given: under the lock
   that is Lock.confirm(), so a run that lost the lock makes no further write."""
 
@@ -20,7 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.errors import ToolError
+from tripgenctl.kube import retry
+from tripgenctl.kube import workloads as kw
+from tripgenctl.kube.errors import Conflict
 from tripgenctl.ops import controls as ctl
 from tripgenctl.ops import waiting
 from tripgenctl.ops.controls import Control, ControlRow
@@ -29,7 +32,6 @@ from tripgenctl.ops import workloads as wl
 from tripgenctl.ops.progress import Reporter
 
 DEFAULT_UP_REPLICAS = 1
-RETRY_STATUSES = (409, 429, 500, 502, 503, 504)
 Guard = Optional[Callable[[], None]]  # raises (LostLock) when a write must not happen
 
 
@@ -297,96 +299,48 @@ def _run_controls(kube, cs: list[Control], action: str, rep: Reporter, who: str,
         rep.item(f"{c.kind.lower()}/{c.name}", c.result, True)
 
 
-# ---- API writes with retries --------------------------------------------------------------------
-
-
-def _collection(kind: str) -> str:
-    return {"Deployment": "deployments", "StatefulSet": "statefulsets"}[kind]
-
-
-def object_path(kube, kind: str, name: str) -> str:
-    return f"/apis/apps/v1/namespaces/{kube.namespace}/{_collection(kind)}/{name}"
-
-
-def with_retry(fn: Callable[[], tuple[int, object]], what: str, attempts: int = 6, base: float = 0.2, guard: Guard = None) -> tuple[int, object]:
-    """Retry 409/429/5xx answers and transport errors with exponential back-off; the last
-    answer (or error) is the caller's to judge. guard() runs before every attempt."""
-    last_exc: ToolError | None = None
-    for i in range(attempts):
-        if guard is not None:
-            guard()
-        try:
-            status, body = fn()
-        except ConnectionFailed as exc:
-            last_exc = exc
-        else:
-            if status not in RETRY_STATUSES or i == attempts - 1:
-                return status, body
-        time.sleep(min(base * 2**i, 3.0))
-    if last_exc is not None:
-        raise last_exc
-    raise ToolError(f"{what}: gave up after {attempts} attempts", 1)
-
-
-def _check(status: int, body, what: str) -> None:
-    if 200 <= status < 300:
-        return
-    message = body.get("message") if isinstance(body, dict) else str(body or "")[:200]
-    if status == 403:  # RBAC: say so plainly (cron logs and the webhook show this line)
-        raise ToolError(f"{what}: forbidden (403): {message}", 1)
-    raise ToolError(f"{what}: {status} {message}", 1)
+# ---- API writes (kube/workloads.py: the paths, the retry policy) ---------------------------------
 
 
 def scale(kube, kind: str, name: str, replicas: int, guard: Guard = None) -> None:
-    """Through the scale subresource, like `kubectl scale` and the HPA (only spec.replicas)."""
-    path = object_path(kube, kind, name) + "/scale"
-    status, body = with_retry(
-        lambda: kube.request_json("PATCH", path, {"spec": {"replicas": replicas}}, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
-        f"scale {kind.lower()}/{name}", guard=guard,
-    )
-    _check(status, body, f"scale {kind.lower()}/{name} to {replicas}")
+    """Through the scale subresource, like `kubectl scale` and the HPA (only spec.replicas);
+    sent again on 409, 429 and 5xx (kube/retry.py), guard() before every attempt."""
+    kw.Workload(kind, name, kube.namespace, 0, "", kube=kube).scale(replicas, guard)
 
 
 def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | None:
     """Record the count (rv-guarded). Re-reads on a conflict: if someone else recorded it in
     the meantime, theirs stands; if the count changed by hand, the fresh one is recorded.
     Returns what is remembered now (None when the workload turned out to be at 0)."""
-    path = object_path(kube, step.kind, step.name)
+    target = kw.Workload(step.kind, step.name, kube.namespace, step.current, step.resource_version, kube=kube)
     rv = step.resource_version
     count = 0 if step.hold else step.record
     for i in range(6):
         annotations = {wl.REPLICAS_ANNOTATION: str(count), wl.SCALED_DOWN_ANNOTATION: json.dumps({"by": by, "at": at}, separators=(",", ":"))}
         if step.snapshot:
             annotations[SNAPSHOT_ANNOTATION] = step.snapshot
-        patch: dict = {"metadata": {"annotations": annotations}}
-        if rv:
-            patch["metadata"]["resourceVersion"] = rv
-        status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
-                                  f"annotate {step.ref}", attempts=3, guard=guard)
-        if status != 409:
-            _check(status, body, f"record replicas of {step.ref}")
+        try:
+            target.annotate(annotations, expected_resource_version=rv or None, guard=guard, what=f"record replicas of {step.ref}")
             return count
-        s, cur = with_retry(lambda: kube.request_json("GET", path), f"read {step.ref}")
-        _check(s, cur, f"read {step.ref}")
-        ann = (cur.get("metadata") or {}).get("annotations") or {}
-        if wl.remembered_of(ann) is not None:
-            return wl.remembered_of(ann)
-        count = int((cur.get("spec") or {}).get("replicas") or 0)
+        except Conflict:
+            pass
+        cur = kw.get(kube, step.kind, step.name, what=f"read {step.ref}", policy=retry.READ)  # gone: NotFound
+        if wl.remembered_of(cur.annotations) is not None:
+            return wl.remembered_of(cur.annotations)
+        count = cur.replicas
         if count == 0 and not step.hold:
             return None
         step.hold = count == 0  # scaled up meanwhile: an ordinary step, recorded and scaled
-        rv = cur["metadata"].get("resourceVersion", "")
-        step.snapshot = wl.drift_snapshot(cur)
+        rv = cur.resource_version
+        step.snapshot = wl.drift_snapshot(cur.raw)
         time.sleep(min(0.1 * 2**i, 1.0))
     raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
 
 
 def forget(kube, step: Step, guard: Guard = None) -> None:
-    path = object_path(kube, step.kind, step.name)
-    patch = {"metadata": {"annotations": {wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None, SNAPSHOT_ANNOTATION: None}}}
-    status, body = with_retry(lambda: kube.request_json("PATCH", path, patch, content_type="application/merge-patch+json", query={"fieldManager": "tripgenctl"}),
-                              f"annotate {step.ref}", guard=guard)
-    _check(status, body, f"clear remembered replicas of {step.ref}")
+    target = kw.Workload(step.kind, step.name, kube.namespace, step.current, "", kube=kube)
+    target.annotate({wl.REPLICAS_ANNOTATION: None, wl.SCALED_DOWN_ANNOTATION: None, SNAPSHOT_ANNOTATION: None}, guard=guard,
+                    what=f"clear remembered replicas of {step.ref}")
 
 
 # ---- execution --------------------------------------------------------------------------------
@@ -651,9 +605,8 @@ def _service_for(services: list[dict], template_labels: dict) -> tuple[str, int 
 def smoke_test(kube, steps: list[Step], timeout: float, rep: Reporter) -> dict[str, str]:
     """Each app's /actuator/health through the API server's service proxy: "UP", "DOWN (db)",
     or "no service" (a workload without a Service is not smoke-tested)."""
-    ns = kube.namespace
-    services = kube.list_json(f"/api/v1/namespaces/{ns}/services")
-    deployments = {d["metadata"]["name"]: d for d in kube.list_json(f"/apis/apps/v1/namespaces/{ns}/deployments")}
+    services = kube.list_json(kube.api_path("v1", "services"))
+    deployments = {w.name: w.raw for w in kw.list_kind(kube, "Deployment")}
     out: dict[str, str] = {}
     deadline = time.monotonic() + min(timeout, 30.0)
     for s in steps:
@@ -665,7 +618,7 @@ def smoke_test(kube, steps: list[Step], timeout: float, rep: Reporter) -> dict[s
             rep.item(s.name, "Ready (no service to smoke-test)", True)
             continue
         name, port = found
-        path = f"/api/v1/namespaces/{ns}/services/{name}:{port}/proxy/actuator/health"
+        path = kube.api_path("v1", "services", f"{name}:{port}", sub="proxy/actuator/health")
         attempt = 0
         while True:
             try:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube.client import answered
+from tripgenctl.kube.errors import KubeError, NotFound, Unavailable
 from tripgenctl.ops import workloads as wl
 
 
@@ -44,11 +46,7 @@ def watch_list(kube, list_path: str, check: Callable[[dict[str, dict]], bool], t
     deadline = time.monotonic() + timeout
     transient = 0
     while True:
-        status, body = kube.request_json("GET", list_path, what=list_path)
-        if status == 404:
-            raise ToolError(f"{list_path}: not found (does the namespace exist?)", 2)
-        if status != 200 or not isinstance(body, dict):
-            raise ToolError(f"GET {list_path}: HTTP {status}", 1)
+        body = _list(kube, list_path)
         items = {o["metadata"]["name"]: o for o in body.get("items") or []}
         rv = (body.get("metadata") or {}).get("resourceVersion")
         if check(items):
@@ -83,8 +81,23 @@ def watch_list(kube, list_path: str, check: Callable[[dict[str, dict]], bool], t
             return check(items)
 
 
+def _list(kube, list_path: str) -> dict:
+    """The list a watch starts from; a missing collection means a missing namespace (exit 2)."""
+    try:
+        body = kube.fetch("GET", list_path, what=list_path)
+    except NotFound:
+        raise ToolError(f"{list_path}: not found (does the namespace exist?)", 2) from None
+    except (KubeError, Unavailable) as exc:
+        if not answered(exc):
+            raise
+        raise ToolError(f"GET {list_path}: HTTP {exc.status}", 1) from None
+    if not isinstance(body, dict):
+        raise ToolError(f"GET {list_path}: HTTP 200 (not a list)", 1)
+    return body
+
+
 def pods_path(kube) -> str:
-    return f"/api/v1/namespaces/{kube.namespace}/pods"
+    return kube.api_path("v1", "pods")
 
 
 def pods_of(target: Target, pods: dict[str, dict]) -> list[dict]:

@@ -10,7 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.errors import ToolError
+from tripgenctl.kube import workloads as kw
+from tripgenctl.kube.client import answered
+from tripgenctl.kube.errors import Forbidden
 from tripgenctl.labels import selector_matches as labels_match
 from tripgenctl.timestamps import format_time, parse_time  # parse_time re-exported: ops.lock and tests use it
 
@@ -111,31 +114,26 @@ def read(kube, data_names: tuple[str, ...] | None = None, manifests: bool = Fals
     Drift beyond replicas: always since down (the snapshot down kept); with `manifests` also
     against the rendered manifests (status)."""
     ns = kube.namespace
+    what = f"GET namespace {ns}"
     unreadable, unknown_exit = None, 0
     try:
-        status, ns_obj = kube.get_json(f"/api/v1/namespaces/{ns}", accept_status=(200, 404))
+        ns_obj = kube.fetch("GET", kube.api_path("v1", "namespaces", ns, cluster=True), what=what, missing_ok=True)
     except ToolError as exc:
-        # no answer at all (transport, deadline, credentials) ends the command; an HTTP answer
-        # raised as an error (a door with typed errors carrying .status) is "unknown", like below
-        from tripgenctl.kube.errors import Timeout
-
-        if isinstance(exc, Timeout) or (isinstance(exc, ConnectionFailed) and not getattr(exc, "status", None)):
+        # no answer at all (transport, deadline, credentials) ends the command; an HTTP error
+        # answer is "unknown": a 503 on the namespace is not "not kept awake"
+        if not answered(exc):
             raise  # (Unavailable carries status 0 when nothing answered)
-        status, ns_obj = 0, None
-        unreadable, unknown_exit = f"GET namespace {ns}: {exc.message}", exc.exit_code
-    if status == 404:
-        raise ToolError(f'namespace "{ns}" does not exist in context {kube.context_name}', 2)
-    if unreadable is None and status != 200:
-        unreadable = unreadable_reason(f"GET namespace {ns}", status, ns_obj)
-        unknown_exit = 1 if status in (401, 403) else 2 if status == 429 or status >= 500 else 1
-    paths = {
-        "deployments": f"/apis/apps/v1/namespaces/{ns}/deployments",
-        "statefulsets": f"/apis/apps/v1/namespaces/{ns}/statefulsets",
-        "pods": f"/api/v1/namespaces/{ns}/pods",
-    }
+        ns_obj = {}
+        unreadable, unknown_exit = unreadable_reason(what, exc), exc.exit_code
+    else:
+        if ns_obj is None:
+            raise ToolError(f'namespace "{ns}" does not exist in context {kube.context_name}', 2)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {k: pool.submit(kube.list_json, p) for k, p in paths.items()}
-        lists = {k: f.result() for k, f in futures.items()}
+        listed = [pool.submit(kw.list_kind, kube, kind) for kind in ("Deployment", "StatefulSet")]
+        pods_future = pool.submit(kube.list_json, kube.api_path("v1", "pods"))
+        deployments, statefulsets = ([w.raw for w in f.result()] for f in listed)
+        pods = pods_future.result()
+    lists = {"deployments": deployments, "statefulsets": statefulsets, "pods": pods}
     if data_names is None:
         data_names = _configured_data_names()
     result = build(ns, lists["deployments"], lists["statefulsets"], lists["pods"], data_names, now=datetime.now(timezone.utc))
@@ -172,15 +170,17 @@ def _configured_profile() -> str | None:
     return load().profile
 
 
-def unreadable_reason(what: str, status: int, body) -> str:
-    """`what`: 503 ServiceUnavailable: <the API's message> (a Status body's reason and message)."""
+def unreadable_reason(what: str, exc: ToolError) -> str:
+    """`what`: 503 ServiceUnavailable: <the API's message> (the error answer's Status reason and
+    message, as the door's typed error carries them)."""
+    body = getattr(exc, "body", None)
     if isinstance(body, dict):
         reason, message = body.get("reason") or "", body.get("message") or ""
     else:
         reason, message = "", str(body or "")[:200]
-    if status == 403:
+    if isinstance(exc, Forbidden):
         return f"{what}: forbidden (403): {message}" if message else f"{what}: forbidden (403)"
-    head = f"{status} {reason}".strip()
+    head = f"{getattr(exc, 'status', '')} {reason}".strip()
     return f"{what}: {head}: {message}" if message else f"{what}: {head}"
 
 
