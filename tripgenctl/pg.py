@@ -82,10 +82,10 @@ def address(kube, pod: str) -> Iterator[tuple[str, int]]:
         with kube.port_forward(pod, 5432) as forwarded:
             yield forwarded
         return
-    from tripgenctl.kube import paths
+    from tripgenctl.kube import resources
 
     service = pod.rsplit("-", 1)[0]
-    for svc in kube.list_json(paths.core("services", kube.namespace)):
+    for svc in resources.items(kube, "v1", "Service", kube.namespace):  # listed: the schedule's Role lists Services, no more
         ip = (svc.get("spec") or {}).get("clusterIP")
         if svc["metadata"]["name"] == service and ip and ip != "None":
             port = next((p.get("port") for p in svc["spec"].get("ports") or [] if p.get("targetPort") in (5432, "postgresql", None)), 5432)

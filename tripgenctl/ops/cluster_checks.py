@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from tripgenctl.kube import resources
 from tripgenctl.errors import ToolError
 
 
@@ -57,7 +58,7 @@ def wait_for_nodes(kube, timeout: float, on_wait: Callable[[str], None] | None =
     waiting = "no node has registered yet"
     last_said = None
     while True:
-        nodes = kube.list_json("/api/v1/nodes")
+        nodes = resources.items(kube, "v1", "Node")
         states = [(n["metadata"]["name"], *_ready(n)) for n in nodes]
         not_ready = [f"{name} {why}" for name, ok, why in states if not ok]
         if states and not not_ready:
@@ -79,7 +80,7 @@ def run_checks(kube, config) -> Checks:
     namespace that does not exist has no environment to check: reported, not a failure."""
     from tripgenctl.ops.doctor import run_doctor
 
-    if kube.fetch("GET", f"/api/v1/namespaces/{kube.namespace}", what=f"get namespace/{kube.namespace}", missing_ok=True) is None:
+    if resources.get(kube, "v1", "Namespace", kube.namespace) is None:
         return Checks(f"not run: namespace {kube.namespace} does not exist in context {kube.context_name} (no environment to check)")
     report = run_doctor(kube, config)
     findings = [StartFinding(f.severity, f.check, f.object, f.title, f.command) for f in report.findings if f.severity != "ok"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from tripgenctl.errors import ToolError
-from tripgenctl.kube import retry
+from tripgenctl.kube import resources, retry
 from tripgenctl.kube import workloads as kw
 from tripgenctl.kube.errors import Conflict
 from tripgenctl.ops import controls as ctl
@@ -605,7 +605,7 @@ def _service_for(services: list[dict], template_labels: dict) -> tuple[str, int 
 def smoke_test(kube, steps: list[Step], timeout: float, rep: Reporter) -> dict[str, str]:
     """Each app's /actuator/health through the API server's service proxy: "UP", "DOWN (db)",
     or "no service" (a workload without a Service is not smoke-tested)."""
-    services = kube.list_json(kube.api_path("v1", "services"))
+    services = resources.items(kube, "v1", "Service")
     deployments = {w.name: w.raw for w in kw.list_kind(kube, "Deployment")}
     out: dict[str, str] = {}
     deadline = time.monotonic() + min(timeout, 30.0)
@@ -618,14 +618,10 @@ def smoke_test(kube, steps: list[Step], timeout: float, rep: Reporter) -> dict[s
             rep.item(s.name, "Ready (no service to smoke-test)", True)
             continue
         name, port = found
-        path = kube.api_path("v1", "services", f"{name}:{port}", sub="proxy/actuator/health")
         attempt = 0
         while True:
-            try:
-                status, body = kube.request_json("GET", path, what=f"health of {s.name}")
-            except ToolError as exc:
-                status, body = 0, exc.message
-            verdict = _health_verdict(status, body)
+            answer = resources.proxy_get(kube, f"services/{name}:{port}", "actuator/health")
+            verdict = _health_verdict(answer.code, answer.body if answer.code else answer.body.get("error"))
             if verdict == "UP" or time.monotonic() >= deadline:
                 break
             attempt += 1
