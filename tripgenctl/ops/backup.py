@@ -27,8 +27,9 @@ from tripgenctl.ops import archive, globals_dump, postgres
 Progress = Callable[[int], None]  # bytes done so far
 
 # One psql session exports a snapshot and holds it open; the row counts and pg_dump both read
-# that snapshot, so the metadata's counts describe exactly the rows in the dump even while the
-# apps keep writing (a restore compares against them). Every client of the script carries our
+# that snapshot, side by side (counting a big table costs about what dumping it does), so the
+# metadata's counts describe exactly the rows in the dump even while the apps keep writing (a
+# restore compares against them). Every client of the script carries our
 # application_name and the lock/statement deadlines (postgres.session_env, prepended), pg_dump
 # gets --lock-wait-timeout, and the watchdog (postgres.watchdog) names whoever blocks us.
 BACKUP_SCRIPT = r"""
@@ -57,15 +58,16 @@ line=$(head -n 1 "$tmp/snap")
 snap=${line%% *}
 if [ -z "$snap" ]; then cat "$tmp/snaperr" >&2; echo "could not export a snapshot" >&2; echo "TRIPGENCTL-RC 92" >&2; exit 92; fi
 echo "TRIPGENCTL-SERVER ${line#* }" >&2
-if ! psql -X -q -A -t -F "$(printf '\t')" -v ON_ERROR_STOP=1 -U "$U" -d "$DB" \
-     -c "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '$snap'; $COUNTS; COMMIT" > "$tmp/counts"; then
-  tg_unwatch; echo "TRIPGENCTL-RC 93" >&2; exit 93
-fi
-while IFS= read -r line; do echo "TRIPGENCTL-COUNT $line" >&2; done < "$tmp/counts"
+{ psql -X -q -A -t -F "$(printf '\t')" -v ON_ERROR_STOP=1 -U "$U" -d "$DB" \
+     -c "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '$snap'; $COUNTS; COMMIT" > "$tmp/counts"; echo $? > "$tmp/crc"; } &
+cp=$!
 sha256sum < "$tmp/f" > "$tmp/sum" &
 hp=$!
 { pg_dump --no-password --lock-wait-timeout="$LOCKWAIT" --snapshot="$snap" -U "$U" "$FMT" "$@" "$DB"; echo $? > "$tmp/rc"; } | tee "$tmp/f"
 wait $hp
+wait $cp
+if [ "$(cat "$tmp/crc" 2>/dev/null)" != 0 ]; then tg_unwatch; echo "TRIPGENCTL-RC 93" >&2; exit 93; fi
+while IFS= read -r line; do echo "TRIPGENCTL-COUNT $line" >&2; done < "$tmp/counts"
 echo "COMMIT;" >&3
 exec 3>&-
 wait "$sp"

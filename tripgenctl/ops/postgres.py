@@ -41,8 +41,10 @@ class DbCredentials:
 
 
 def credentials(kube) -> DbCredentials:
-    secret = call(lambda: kube.core.read_namespaced_secret(SECRET, kube.namespace), what=f"secret {SECRET}")
-    data = secret.data or {}
+    # Plain JSON through the door, not the typed CoreV1Api: importing that class alone costs a
+    # backup more than a small pg_dump takes (bench/backup.py).
+    secret = kube.fetch("GET", f"/api/v1/namespaces/{kube.namespace}/secrets/{SECRET}", what=f"secret {SECRET}")
+    data = secret.get("data") or {}
 
     def get(key: str, default: str | None = None) -> str:
         if key in data and data[key]:
@@ -56,10 +58,10 @@ def credentials(kube) -> DbCredentials:
 
 def require_ready(kube, pod: str | None = None) -> None:
     pod = pod or pod_name()
-    p = call(lambda: kube.core.read_namespaced_pod(pod, kube.namespace), what=f"pod {pod}")
-    ready = any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
-    if p.status.phase != "Running" or not ready:
-        raise ToolError(f"pod {pod} is not ready (phase {p.status.phase}); is PostgreSQL scaled down? try: tripgenctl up")
+    status = (kube.fetch("GET", f"/api/v1/namespaces/{kube.namespace}/pods/{pod}", what=f"pod {pod}") or {}).get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    if status.get("phase") != "Running" or not ready:
+        raise ToolError(f"pod {pod} is not ready (phase {status.get('phase')}); is PostgreSQL scaled down? try: tripgenctl up")
 
 
 # Inside the pod: the official image's env (POSTGRES_USER/POSTGRES_PASSWORD) or bitnami's.
