@@ -16,9 +16,26 @@ the sandbox with pgbench, then prints
     .venv/bin/python bench/backup.py [--small-scale 3] [--big-scale 35] [--runs 3]
 (pgbench scale 1 is ~15 MB of tables; 35 gives ~530 MB.)
 
-Measured on the 2-core shared machine (load average 40-60 from other sessions, so absolute times
-are inflated; the ratios are of alternating runs in the same minute), 2026-12-01:
-  see the README section "Backup benchmark" for the figures of the last run.
+Last run (2026-12-01, `--runs 2`, the 2-core shared machine at a load average of 45-60 from other
+sessions: absolute times are inflated many times over, the ratios are of alternating runs):
+
+  small: database 52 MB (dump 0.8 MB); local pg_dump 13.62s (0.19s cpu); db backup 12.56s (0.76s cpu);
+         ratio 0.93 (pairs 1.02, 0.83); peak RSS 80 MB
+  big:   database 530 MB (dump 9.4 MB); local pg_dump 93.82s (2.20s cpu); db backup 29.79s (1.05s cpu);
+         ratio 0.32 (pairs 0.33, 0.30); peak RSS 91 MB
+  peak RSS difference big vs small database: 11 MB
+  --compress, 530 MB database:  gzip:1 9.6 MB 25.2s | gzip (default) 9.4 MB 30.3s | gzip:9 9.2 MB 32.7s |
+         none 341.9 MB 248.2s | lz4, zstd: refused (the sandbox's pgserver pg_dump is built with zlib only)
+  upload of the 342 MB uncompressed dump to Azurite: SDK upload_blob 21.10s, tripgenctl store 12.31s,
+         ratio 0.58; the store's whole push (upload, then read back and re-hashed) 26.24s
+
+Under that load the wall times are mostly the sandbox's relays (the port-forward carries pg_dump's
+uncompressed COPY stream, the exec only the compressed archive), so the CPU seconds are the
+steadier figure for the fixed cost: `db backup` of the small database took 1.8 s of CPU before
+this version (the typed CoreV1Api import alone ~0.9 s, two extra execs for versions, the roles'
+exec after the dump, a second pass of pg_restore over the file) and 0.76 s now, of which
+`import kubernetes` (the door's SDK: pydantic models, kubernetes.dynamic -> kubernetes_validate ->
+jsonschema) is ~0.45 s: the remaining fixed cost lives there, not in the backup.
 """
 
 from __future__ import annotations
