@@ -32,8 +32,10 @@ sessions: absolute times are inflated many times over, the ratios are of alterna
 Under that load the wall times are mostly the sandbox's relays (the port-forward carries pg_dump's
 uncompressed COPY stream, the exec only the compressed archive), so the CPU seconds are the
 steadier figure for the fixed cost: `db backup` of the small database took 1.8 s of CPU before
-this version (the typed CoreV1Api import alone ~0.9 s, two extra execs for versions, the roles'
-exec after the dump, a second pass of pg_restore over the file) and 0.76 s now, of which
+this version (the typed CoreV1Api import alone ~0.9 s, two execs for versions before the dump,
+the roles' exec after it, a second pass of pg_restore over the file) and 0.76 s now (pg_dump's
+version from the dump's own exec; the server's version and the roles on execs beside the dump;
+the read-back fed from the stream), of which
 `import kubernetes` (the door's SDK: pydantic models, kubernetes.dynamic -> kubernetes_validate ->
 jsonschema) is ~0.45 s: the remaining fixed cost lives there, not in the backup.
 """

@@ -51,13 +51,11 @@ mkfifo "$tmp/f" "$tmp/ctl" || exit 91
 psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$U" -d "$DB" < "$tmp/ctl" > "$tmp/snap" 2> "$tmp/snaperr" &
 sp=$!
 exec 3> "$tmp/ctl"
-echo "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot() || ' ' || current_setting('server_version');" >&3
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot();" >&3
 i=0
 while [ ! -s "$tmp/snap" ] && kill -0 "$sp" 2>/dev/null && [ "$i" -lt 6000 ]; do sleep 0.01; i=$((i + 1)); done
-line=$(head -n 1 "$tmp/snap")
-snap=${line%% *}
+snap=$(head -n 1 "$tmp/snap")
 if [ -z "$snap" ]; then cat "$tmp/snaperr" >&2; echo "could not export a snapshot" >&2; echo "TRIPGENCTL-RC 92" >&2; exit 92; fi
-echo "TRIPGENCTL-SERVER ${line#* }" >&2
 { psql -X -q -A -t -F "$(printf '\t')" -v ON_ERROR_STOP=1 -U "$U" -d "$DB" \
      -c "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '$snap'; $COUNTS; COMMIT" > "$tmp/counts"; echo $? > "$tmp/crc"; } &
 cp=$!
@@ -239,8 +237,9 @@ def backup(
     `compress`: pg_dump's --compress (compress_spec), refused with one line when the pod's
     pg_dump lacks the method.
 
-    One exec does the work (versions, snapshot, counts, dump, remote hash) while a second one
-    fetches the roles beside it; the archive is read back by a local pg_restore fed from the
+    One exec does the work (versions, snapshot, counts, dump, remote hash) while a second line
+    of execs beside it asks the server's version (within [timeouts] exec: a frozen server ends
+    the backup then, not after the stream's idle deadline) and fetches the roles; the archive is read back by a local pg_restore fed from the
     stream as it is written, so a small backup costs little more than pg_dump itself."""
     if fmt not in ("custom", "plain"):
         raise UsageError(f"--format must be custom or plain, not {fmt!r}")
@@ -272,7 +271,7 @@ def backup(
     written = 0
     head = b""
     renamed = False
-    roles = _Roles(kube)
+    side = _Beside(kube, creds.database)
     readback = archive.ReadBack() if fmt == "custom" else None
     try:
         out = open_private(partial)  # 0600, and flock'ed: prune leaves a .partial in use alone
@@ -282,7 +281,7 @@ def backup(
                 ["sh", "-c", script, "sh", creds.database, "-Fc" if fmt == "custom" else "-Fp", postgres.COUNTS_SQL,
                  f"{postgres._ms(limits.lock_wait)}ms", postgres.watch_sql(app, limits.lock_wait, limits.statement), spec or ""],
                 timeout=stream_idle(limits), what=f"pg_dump in pod {pod}")
-            roles.start()  # the roles travel on their own exec while the dump streams
+            side.start(session)  # the version check and the roles travel on their own execs meanwhile
 
             def sink(chunk: bytes) -> None:
                 nonlocal written, head
@@ -309,6 +308,7 @@ def backup(
                 pass  # the write error above already says what happened
         remote, counts = _remote_report(result.stderr_text())
         if result.exit_code is None:
+            side.raise_error()  # a frozen server: the version check's deadline ended the stream
             raise ToolError(f"backup failed: the exec stream ended after {written} bytes without an exit status (connection dropped)")
         if remote.get("RC") == "94" and "NOCOMPRESS" in remote:
             raise UsageError(f"--compress {compress}: the pod's pg_dump does not support it ({remote['NOCOMPRESS'].removeprefix('pg_dump: error: ')})")
@@ -324,7 +324,7 @@ def backup(
         complete, reason = judged if judged is not None else archive.check_complete(partial, fmt)
         if not complete:
             raise ToolError(f"backup failed verification: {reason}")
-        globals_bytes = roles.result()
+        server_version, globals_bytes = side.result()
         globals_path = globals_dump.path_for(final)
         with open_private(globals_path) as gh:
             gh.write(globals_bytes)
@@ -332,7 +332,7 @@ def backup(
             os.fsync(gh.fileno())
         info = BackupInfo(
             file=final.name, format=fmt, size=written, sha256=local_sum, context=kube.context_name, namespace=kube.namespace,
-            server=kube.server, database=creds.database, server_version=remote.get("SERVER", "unknown"),
+            server=kube.server, database=creds.database, server_version=server_version,
             pg_dump_version=remote.get("PGDUMP", "unknown"),
             table_counts=counts, started_at=iso(started), finished_at=iso(now_utc()), kind=kind,
             globals_file=globals_path.name, globals_sha256=globals_dump.sha256(globals_bytes),
@@ -356,40 +356,49 @@ def backup(
             with contextlib.suppress(OSError):
                 meta_file.with_name(meta_file.name + ".tmp").unlink(missing_ok=True)
         raise
-    finally:  # a roles exec still running after a failure is a daemon thread: it ends with us
+    finally:  # an exec beside still running after a failure is a daemon thread: it ends with us
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
     return info
 
 
-class _Roles:
-    """`pg_dumpall --globals-only` on a thread of its own (ops/globals_dump.py), so its exec
-    overlaps the dump instead of following it; its error, if any, is raised by `result()`."""
+class _Beside:
+    """What runs beside the dump on a thread of its own: `SHOW server_version` (a psql exec with
+    a whole-run deadline, as every small query has), then `pg_dumpall --globals-only`
+    (ops/globals_dump.py). Their execs overlap the dump instead of preceding or following it.
+    A failure of either ends the dump's stream too (`session.abort`): against a frozen server
+    the backup stops within [timeouts] exec with that exec's own message."""
 
-    def __init__(self, kube) -> None:
-        self._kube = kube
+    def __init__(self, kube, database: str) -> None:
+        self._kube, self._database = kube, database
         self._thread: threading.Thread | None = None
-        self._data: bytes | None = None
+        self._version = "unknown"
+        self._roles: bytes | None = None
         self._error: BaseException | None = None
 
-    def start(self) -> None:
+    def start(self, session) -> None:
         def run() -> None:
             try:
-                self._data = globals_dump.dump(self._kube)
-            except BaseException as exc:  # noqa: BLE001 - handed to result()
+                self._version = postgres.server_version(self._kube, self._database)
+                self._roles = globals_dump.dump(self._kube)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 self._error = exc
+                session.abort()
 
-        self._thread = threading.Thread(target=run, name="pg_dumpall-globals", daemon=True)
+        self._thread = threading.Thread(target=run, name="backup-beside", daemon=True)
         self._thread.start()
 
-    def result(self) -> bytes:
-        if self._thread is None:
-            self.start()
+    def raise_error(self) -> None:
+        if self._error is not None:  # set before it aborts the stream
+            raise self._error
+
+    def result(self) -> tuple[str, bytes]:
+        assert self._thread is not None
         self._thread.join()
         if self._error is not None:
             raise self._error
-        assert self._data is not None
-        return self._data
+        assert self._roles is not None
+        return self._version, self._roles
 
 
 def _remote_report(stderr: str) -> tuple[dict[str, str], dict[str, int]]:
