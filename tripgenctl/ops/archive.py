@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 PLAIN_TRAILER = b"-- PostgreSQL database dump complete"
@@ -83,9 +84,10 @@ class ReadBack:
         candidates = pg_restore_candidates()
         self.proc = None
         self.broken = False
+        self._err = tempfile.TemporaryFile()  # a file, not a pipe: pg_restore never blocks on its own messages
         if candidates:
             self.proc = subprocess.Popen([candidates[0], "-f", os.devnull], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
+                                         stderr=self._err)
             with contextlib.suppress(OSError):
                 fcntl.fcntl(self.proc.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ: fewer wake-ups
 
@@ -103,8 +105,10 @@ class ReadBack:
             return None
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        err = self.proc.stderr.read().decode(errors="replace")
         rc = self.proc.wait()
+        self._err.seek(0)
+        err = self._err.read(64 << 10).decode(errors="replace")
+        self._err.close()
         if rc == 0 and not self.broken:
             return True, "custom archive reads back completely with pg_restore"
         last = (err.strip().splitlines() or ["pg_restore failed"])[-1]
