@@ -16,9 +16,10 @@ the sandbox with pgbench, then prints
     .venv/bin/python bench/backup.py [--small-scale 3] [--big-scale 35] [--runs 3]
 (pgbench scale 1 is ~15 MB of tables; 35 gives ~530 MB.)
 
-Last run (2026-12-01, `--runs 2`, at commit 5c0c716: since then the server's version is asked on an
-exec beside the dump instead of through the dump's own; not re-measured), the 2-core shared machine at a load average of 45-60 from other
-sessions: absolute times are inflated many times over, the ratios are of alternating runs):
+Last run (2026-12-01, `--runs 2`, at commit 5c0c716; since then the server's version is asked on
+an exec beside the dump instead of inside it, not re-measured; the 2-core shared machine at a load
+average of 45-60 from other sessions: absolute times are inflated many times over, the ratios are
+of alternating runs):
 
   small: database 52 MB (dump 0.8 MB); local pg_dump 13.62s (0.19s cpu); db backup 12.56s (0.76s cpu);
          ratio 0.93 (pairs 1.02, 0.83); peak RSS 80 MB
