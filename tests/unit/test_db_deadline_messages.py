@@ -28,6 +28,20 @@ def test_a_native_lock_timeout_without_a_named_blocker_says_so():
         "a lock on public.trips was not granted within 2.5s ([timeouts] lock_wait); the blocking session ended before it could be named")
 
 
+def test_pg_dumps_lock_wait_timeout_is_a_lock_wait_though_it_says_statement_timeout():
+    """pg_dump enforces --lock-wait-timeout with statement_timeout around its LOCK TABLEs (the
+    backup's counts run beside it, so its message can be the one that arrives)."""
+    stderr = "\n".join([
+        BLOCKER,
+        "pg_dump: error: query failed: ERROR:  canceling statement due to statement timeout",
+        "pg_dump: detail: Query was: LOCK TABLE public.users IN ACCESS SHARE MODE",
+    ])
+    line = postgres.lock_message(stderr, 4, 900)
+    assert line.startswith("waited 4s for a lock on public.users, blocked by session pid 4242 (user app_user"), line
+    alone = "pg_dump: error: query failed: ERROR:  canceling statement due to statement timeout\npg_dump: detail: Query was: LOCK TABLE public.trips IN ACCESS SHARE MODE"
+    assert postgres.lock_message(alone, 2.5, 900).startswith("a lock on public.trips was not granted within 2.5s")
+
+
 def test_statement_deadlines_and_other_errors():
     assert "longer than the 60s limit" in postgres.lock_message("TRIPGENCTL-SLOW 12\t61\nERROR:  canceling statement due to user request", 5, 60)
     assert "longer than the 60s limit" in postgres.lock_message("ERROR:  canceling statement due to statement timeout", 5, 60)

@@ -17,6 +17,8 @@ from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, con
 DIR_HELP = "Where backups live (default from config: backups/)."
 MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
 STORE_HELP = "The team backup store, azure://<account>/<container> with an optional /<prefix> (default: $TRIPGENCTL_BACKUP_STORE, else the config's backup.store; alone: that one)."
+COMPRESS_HELP = ("Custom archives: gzip[:1-9] (pg_dump's default), lz4[:1-12], zstd[:1-22] or none; lz4 and zstd only where "
+                 "the pod's pg_dump was built with them (refused otherwise). `bench/backup.py` shows the size/time trade-off.")
 CONFIGURED = "(configured)"  # `--store` given without a value: the config's store
 
 
@@ -54,6 +56,7 @@ def register(app: typer.Typer) -> None:
         fmt: Optional[str] = typer.Option(None, "--format", help="custom (pg_dump -Fc, default) or plain (SQL)."),
         to: str = typer.Option("local", "--to", help="local (the backup directory) or azure (also the team store, verified after upload)."),
         store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Implies --to azure."),
+        compress: Optional[str] = typer.Option(None, "--compress", help=COMPRESS_HELP),
     ) -> None:
         """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
         is kept; with --to azure then uploaded in blocks and read back from the store."""
@@ -67,9 +70,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--to must be local or azure, not {to!r}")
         cfg = load()
         opts = options(ctx)
+        kw = dict(name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format, compress=compress)
+        backup.compress_spec(compress, kw["fmt"])  # a bad --compress is refused before any call
         target = _store(store_url) if (to == "azure" or store_url) else None
         kube = opts.kube()
-        kw = dict(name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format)
         with byte_progress("pg_dump") as progress:
             if target is None:
                 result = backup.backup(kube, _dir(backup_dir), progress=progress, **kw)

@@ -34,8 +34,9 @@ class BackupEntry:
     verified: str
     state: str = "recorded"
     checked_at: str | None = None  # when --check re-hashed it
+    compression: str = "-"  # as the metadata records it (none, gzip, gzip:6, lz4, zstd); "-" unknown
 
-    __table__ = ("file", "time", "size", "database", "namespace", "kind", "verified")
+    __table__ = ("file", "time", "size", "compression", "database", "namespace", "kind", "verified")
 
 
 @dataclass
@@ -127,7 +128,8 @@ def list_backups(backup_dir: Path, check: bool = False) -> list[BackupEntry]:
         if meta is None:  # the file's own time stands in for the backup's
             entries.append(BackupEntry(p.name, _mtime(st), st.st_size, "-", "-", "-", "-", missing, missing))
             continue
-        row = BackupEntry(p.name, meta.finished_at, st.st_size, meta.database, meta.namespace, meta.context, meta.kind, RECORDED)
+        row = BackupEntry(p.name, meta.finished_at, st.st_size, meta.database, meta.namespace, meta.context, meta.kind, RECORDED,
+                          compression=meta.compression or "-")
         if not meta.verified:
             row.verified = row.state = "not verified when written"
         elif meta.size != st.st_size:

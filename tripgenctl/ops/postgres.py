@@ -168,9 +168,12 @@ def lock_message(stderr: str, lock_wait: float, statement: float) -> str | None:
     that ran too long), naming the blocking session(s); None for any other failure."""
     blockers, cancelled_wait, slow = parse_watch(stderr)
     low = stderr.lower()
-    if "statement timeout" in low or (slow and not cancelled_wait):
+    # pg_dump enforces --lock-wait-timeout with statement_timeout around its LOCK TABLEs: a
+    # statement timeout on "Query was: LOCK TABLE" is a lock wait, not a slow statement.
+    dump_lock_wait = "query was: lock table" in low
+    if ("statement timeout" in low and not dump_lock_wait) or (slow and not cancelled_wait):
         return f"a statement ran longer than the {statement:g}s limit and was cancelled ([timeouts] statement)"
-    if not (cancelled_wait or "lock timeout" in low or (blockers and "canceling statement" in low)):
+    if not (cancelled_wait or "lock timeout" in low or dump_lock_wait or (blockers and "canceling statement" in low)):
         return None
     relation = _locked_relation(stderr)
     on = f" on {relation}" if relation else ""

@@ -97,7 +97,8 @@ def _container(store: StoreUrl):
 def _blob_metadata(info: BackupInfo, verified: bool) -> dict[str, str]:
     return {"sha256": info.sha256, "size": str(info.size), "format": info.format, "database": info.database,
             "namespace": info.namespace, "kind": info.kind, "finished_at": info.finished_at,
-            "tool_version": info.tool_version, "verified": "true" if verified else "false"}
+            "tool_version": info.tool_version, "verified": "true" if verified else "false",
+            "compression": info.compression or "unknown"}
 
 
 # ---- push -------------------------------------------------------------------------------------
@@ -185,8 +186,9 @@ class StoreEntry:
     verified: str  # "verified after upload" | "unverified" (never read back) | "no metadata"
     state: str  # verified | unverified | no metadata
     url: str
+    compression: str = "?"  # from the blob's metadata (ops/backup.py BackupInfo.compression)
 
-    __table__ = ("file", "time", "size", "database", "namespace", "kind", "verified")
+    __table__ = ("file", "time", "size", "compression", "database", "namespace", "kind", "verified")
 
 
 def _entries(c, store: StoreUrl) -> list[StoreEntry]:
@@ -209,7 +211,7 @@ def _entries(c, store: StoreUrl) -> list[StoreEntry]:
             state, word = "no metadata", "no metadata"
         out.append(StoreEntry(file=file, time=md.get("finished_at") or b.last_modified, size=b.size, database=md.get("database", "?"),
                               namespace=md.get("namespace", "?"), kind=md.get("kind", "?"), verified=word, state=state,
-                              url=store.url_of(file)))
+                              url=store.url_of(file), compression=md.get("compression", "?")))
     return sorted(out, key=lambda e: e.time, reverse=True)
 
 
