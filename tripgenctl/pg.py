@@ -77,7 +77,7 @@ def session(kube, application_name: str = "tripgenctl", database: str | None = N
     from tripgenctl.ops import postgres
 
     creds = postgres.credentials(kube)
-    pod = pod or postgres.pod_name()
+    pod = pod or postgres.pod_name(kube)
     postgres.require_ready(kube, pod)
     with kube.port_forward(pod, 5432) as (host, port):
         with connect(host, port, creds.username, creds.password, database or creds.database, application_name,

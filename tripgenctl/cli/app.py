@@ -129,12 +129,13 @@ app = typer.Typer(
 )
 
 
-def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None):
+def _load_config(ctx: typer.Context, path: str | None, env: str | None, kubeconfig: str | None, context: str | None):
     """(configuration, namespace of a developer's copy or None), read and type-checked once per
-    run: a bad value is one line naming the file, section and key (exit 2) before any command
-    starts. `--env NAME` that the config does not hold may name a copy (`env create`): it is
-    looked up in the default environment's cluster. Skipped for `--help` and shell completion,
-    which must work whatever the file says."""
+    run and handed to every command through ctx.obj (GlobalOptions.config): nothing else loads
+    it, and --config / --env reach nobody through os.environ. A bad value is one line naming
+    the file, section and key (exit 2) before any command starts. `--env NAME` that the config
+    does not hold may name a copy (`env create`): it is looked up in the default environment's
+    cluster. Skipped for `--help` and shell completion, which must work whatever the file says."""
     from tripgenctl.cli.validate import dns_label
     from tripgenctl.config import ENV_VAR, ToolConfig, UnknownEnvironment, load
     from tripgenctl.errors import ToolError
@@ -143,10 +144,9 @@ def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None
         return ToolConfig(), None
     try:
         try:
-            cfg, found = load(), None
+            cfg, found = load(path, env), None
         except UnknownEnvironment as unknown:
-            os.environ.pop(ENV_VAR, None)
-            cfg = load()
+            cfg = load(path, None, {k: v for k, v in os.environ.items() if k != ENV_VAR})  # the default environment
             from tripgenctl.ops.envcopy import find_copy
 
             found = find_copy(cfg, unknown.name, kubeconfig, context)
@@ -191,13 +191,9 @@ def root(
     import tripgenctl.azure  # the package only (no SDK): how much of the SDKs' logging -v lets through
 
     tripgenctl.azure.set_verbosity(verbose)
-    if config:
-        os.environ["TRIPGENCTL_CONFIG"] = config  # every load() in this process (and its children) reads it
-    if env:
-        from tripgenctl.config import ENV_VAR
-
-        os.environ[ENV_VAR] = env  # likewise: every load() applies the environment's values
-    cfg, copy_namespace = _load_config(ctx, kubeconfig, context)
+    # No os.environ hand-off of --config / --env: the config is built here, once, and passed
+    # on (no child process of ours reads it; the schedule's jobs get theirs as a ConfigMap).
+    cfg, copy_namespace = _load_config(ctx, config, env, kubeconfig, context)
     if namespace is None:
         namespace = copy_namespace or cfg.namespace
     if context is None and cfg.environment:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
+from tripgenctl.cli.common import config_of, confirm, handle_errors, options
 
 SUBSCRIPTION_HELP = "Azure subscription id (default: AZURE_SUBSCRIPTION_ID, then config azure.subscription)."
 RG_HELP = "Resource group (default: config azure.resource_group, rg-tripgen-dev)."
@@ -23,7 +23,6 @@ NAME_HELP = "AKS cluster name (default: config azure.cluster_name, aks-tripgen-d
 def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet: bool = False) -> None:
     """The environment's durable history (ops/history.py, read by `tripgenctl cost`): best
     effort, a cluster that cannot take the line is a warning, never the command's failure."""
-    from tripgenctl.config import load
     from tripgenctl.errors import ToolError
     from tripgenctl.kube.client import connect
     from tripgenctl.ops import history
@@ -31,19 +30,19 @@ def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet
 
     opts = options(ctx)
     try:
-        kube = connect(kubeconfig=opts.kubeconfig, context=context or opts.context, namespace=opts.namespace)
+        kube = connect(kubeconfig=opts.kubeconfig, context=context or opts.context, namespace=opts.namespace, config=config_of(ctx))
         warning = history.record(kube, opts.namespace, action, "ok", user_host(), detail[:200],
-                                 keep_months=(opts.config or load()).cost.history_months)
+                                 keep_months=config_of(ctx).cost.history_months)
     except ToolError as exc:
         warning = f"history not recorded: {exc.message}"
     if warning and not quiet:
         typer.echo(f"warning: {warning}", err=True)
 
 
-def _target(subscription, resource_group, cluster_name):
+def _target(ctx, subscription, resource_group, cluster_name):
     from tripgenctl.ops.cluster import resolve_target
 
-    return resolve_target(subscription, resource_group, cluster_name)
+    return resolve_target(subscription, resource_group, cluster_name, config=config_of(ctx))
 
 
 class _ProgressView:
@@ -97,7 +96,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops.cluster import cluster_status
         from tripgenctl.render import render
 
-        render(cluster_status(_target(subscription, resource_group, cluster_name)), options(ctx).output)
+        render(cluster_status(_target(ctx, subscription, resource_group, cluster_name)), options(ctx).output)
 
     @cluster_app.command("stop")
     @handle_errors
@@ -116,7 +115,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops.cluster import cluster_status, cluster_stop
         from tripgenctl.render import render
 
-        target = _target(subscription, resource_group, cluster_name)
+        target = _target(ctx, subscription, resource_group, cluster_name)
         if dry_run:  # the safety contract's plan (ops/safety.py), from the cluster's current state
             from tripgenctl.ops.safety import Change, Plan
 
@@ -134,7 +133,9 @@ def register(app: typer.Typer) -> None:
             _history(ctx, "cluster-stop", f"stopping {target.cluster_name}")
 
         try:
-            result = cluster_stop(target, confirm=confirmed, wait=not no_wait, on_progress=view, timeout=timeout)
+            azure = config_of(ctx).azure
+            result = cluster_stop(target, confirm=confirmed, wait=not no_wait, on_progress=view, timeout=timeout,
+                                  poll_interval=azure.poll_interval, cooldown=azure.power_cooldown_minutes)
         except Exception:
             _history(ctx, "cluster-start", "the stop failed; the cluster kept running", quiet=True)
             raise
@@ -160,11 +161,12 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         opts = options(ctx)
-        target = _target(subscription, resource_group, cluster_name)
+        target = _target(ctx, subscription, resource_group, cluster_name)
         view = _ProgressView("starting", target.cluster_name)
         try:
             result = cluster_start(target, wait=not no_wait, on_progress=view, timeout=timeout,
-                                   kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout)
+                                   kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout,
+                                   poll_interval=config_of(ctx).azure.poll_interval)
         finally:
             view.close()
         if not no_wait:
@@ -186,7 +188,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         opts = options(ctx)
-        result = cluster_credentials(_target(subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))
+        result = cluster_credentials(_target(ctx, subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))
         render(result, opts.output)
 
     app.add_typer(cluster_app, name="cluster")

@@ -31,7 +31,7 @@ class GlobalOptions:
         """The Kubernetes door for these options (imported lazily: --help stays instant)."""
         from tripgenctl.kube.client import connect
 
-        return connect(kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace)
+        return connect(kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace, config=self.config)
 
 
 def options(ctx: typer.Context) -> GlobalOptions:
@@ -39,6 +39,15 @@ def options(ctx: typer.Context) -> GlobalOptions:
     if not isinstance(root.obj, GlobalOptions):
         root.obj = GlobalOptions()
     return root.obj
+
+
+def config_of(ctx: typer.Context):
+    """The run's ToolConfig, loaded and checked once by the root callback (the defaults when a
+    command runs without it, e.g. under --help). Commands hand it to ops; nobody loads again."""
+    from tripgenctl.config import ToolConfig
+
+    cfg = options(ctx).config
+    return cfg if cfg is not None else ToolConfig()
 
 
 def stdin_is_tty() -> bool:
@@ -81,7 +90,6 @@ def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_
     plan on stdout (in the -o format), progress and warnings on stderr, JSON trail lines."""
     from pathlib import Path
 
-    from tripgenctl.config import load
     from tripgenctl.ops import runlog, safety
     from tripgenctl.render import render
 
@@ -90,7 +98,7 @@ def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_
     opts = options(ctx)
     chosen = safety.Options(yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
                             backup_dir=Path(backup_dir) if backup_dir else None, log_format=log_format)
-    return safety.Gate(chosen, load(), confirm=lambda question: confirm(question, yes),
+    return safety.Gate(chosen, config_of(ctx), confirm=lambda question: confirm(question, yes),
                        show_plan=lambda plan: render(plan, opts.output),
                        say=lambda text: typer.echo(f"  {text}" if not text.startswith("warning:") else text, err=True),
                        emit=runlog.emit)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import handle_errors, options, config_of
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +25,6 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         opts = options(ctx)
-        render(ops.report(opts.kube(), opts.config or _config(), opts.namespace, month), opts.output)
+        render(ops.report(opts.kube(), config_of(ctx), opts.namespace, month), opts.output)
 
 
-def _config():
-    from tripgenctl.config import load
-
-    return load()

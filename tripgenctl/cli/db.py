@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report, config_of
 
 DIR_HELP = "Where backups live (default from config: backups/)."
 MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
@@ -18,18 +18,15 @@ STORE_HELP = "The team backup store, azure://<account>/<container> with an optio
 CONFIGURED = "(configured)"  # `--store` given without a value: the config's store
 
 
-def _store(value: Optional[str]):
+def _store(ctx, value: Optional[str]):
     """--store URL, or --store alone for the configured one."""
-    from tripgenctl.config import load
     from tripgenctl.ops import store
 
-    return store.resolve(None if value in (None, CONFIGURED) else value, load())
+    return store.resolve(None if value in (None, CONFIGURED) else value, config_of(ctx))
 
 
-def _dir(backup_dir: Optional[str]) -> Path:
-    from tripgenctl.config import load
-
-    return Path(backup_dir or load().backup.dir)
+def _dir(ctx, backup_dir: Optional[str]) -> Path:
+    return Path(backup_dir or config_of(ctx).backup.dir)
 
 
 
@@ -51,23 +48,22 @@ def register(app: typer.Typer) -> None:
         """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
         is kept; with --to azure then uploaded in blocks and read back from the store."""
         from tripgenctl.cli.progress import byte_progress
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import backup, store
         from tripgenctl.render import render
 
         if to not in ("local", "azure"):
             raise UsageError(f"--to must be local or azure, not {to!r}")
-        cfg = load()
+        cfg = config_of(ctx)
         opts = options(ctx)
-        target = _store(store_url) if (to == "azure" or store_url) else None
+        target = _store(ctx, store_url) if (to == "azure" or store_url) else None
         kube = opts.kube()
         kw = dict(name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format)
         with byte_progress("pg_dump") as progress:
             if target is None:
-                result = backup.backup(kube, _dir(backup_dir), progress=progress, **kw)
+                result = backup.backup(kube, _dir(ctx, backup_dir), progress=progress, **kw)
             else:
-                result = store.backup_to_store(kube, _dir(backup_dir), target, progress=progress, **kw)
+                result = store.backup_to_store(kube, _dir(ctx, backup_dir), target, progress=progress, **kw)
         render(result, opts.output)
 
     @db.command("verify")
@@ -98,10 +94,10 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         if store_url:
-            target = _store(store_url)
+            target = _store(ctx, store_url)
             render(store.list_store(target), options(ctx).output, title=f"Backups in {target}")
             return
-        entries = catalog.list_backups(_dir(backup_dir), check=check)
+        entries = catalog.list_backups(_dir(ctx, backup_dir), check=check)
         render(entries, options(ctx).output, title="Backups")
         if check and any(e.state == "damaged" for e in entries):
             raise typer.Exit(1)  # --check is a check: damage found is a problem found
@@ -119,17 +115,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete old backups and the `.partial` files of interrupted runs; never the newest
         intact backup. Every file's action and reason is shown."""
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import catalog, store
         from tripgenctl.render import render
 
-        cfg = load()
+        cfg = config_of(ctx)
         days = keep_days if keep_days is not None else cfg.backup.keep_days
         if isinstance(days, int) and days > MAX_KEEP_DAYS:  # before any date arithmetic could overflow
             raise UsageError(f"keep days {days} (--keep-days or backup.keep_days): at most {MAX_KEEP_DAYS} (100 years)")
         if store_url:
-            target = _store(store_url)
+            target = _store(ctx, store_url)
             keep_min = keep_last if keep_last is not None else cfg.backup.store_keep_min
             plan = store.prune_store(target, days, keep_min, dry_run=True)
             if not dry_run and plan.deleted:
@@ -137,10 +132,10 @@ def register(app: typer.Typer) -> None:
                 plan = store.prune_store(target, days, keep_min, dry_run=False)
             render(plan, options(ctx).output)
             return
-        plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=True)
+        plan = catalog.prune(_dir(ctx, backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)
-            plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=False)
+            plan = catalog.prune(_dir(ctx, backup_dir), days, keep_last, dry_run=False)
         render(plan, options(ctx).output)
 
     @db.command("drill")
@@ -160,8 +155,8 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import is_machine, render
 
         opts = options(ctx)
-        where = _store(store_url) if store_url else None
-        result = drill.drill(opts.kube(), _dir(backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
+        where = _store(ctx, store_url) if store_url else None
+        result = drill.drill(opts.kube(), _dir(ctx, backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
         render(result, opts.output)
         if not result.ok:
             if not is_machine(opts.output):
@@ -217,7 +212,7 @@ def register(app: typer.Typer) -> None:
                     path = Path(file)
                 with byte_progress("restore", total=path.stat().st_size if path.exists() else None) as progress:
                     result = restore.restore(
-                        kube, path, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
+                        kube, path, _dir(ctx, backup_dir), into=into, safety_backup=not no_safety_backup,
                         confirm=ask, allow_other_target=yes, progress=progress,
                         drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
                     )

@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report, config_of
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -66,10 +66,9 @@ def register(app: typer.Typer) -> None:
         """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout.
         Objects deployed before and no longer in the manifests are deleted (volumes kept); the
         plan (--dry-run) lists them, and that, a profile change or a recreate is asked first."""
-        from tripgenctl.config import load
         from tripgenctl.ops import deploy, guard
 
-        cfg = load()
+        cfg = config_of(ctx)
         opts = options(ctx)
         kube = opts.kube()
         guard.require_expected(kube, cfg, "deploy", allow_other_context=allow_other_context)
@@ -106,12 +105,11 @@ def register(app: typer.Typer) -> None:
         profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
     ) -> None:
         """Manifests vs live objects, field by field; exit 1 when they differ (as kubectl diff)."""
-        from tripgenctl.config import load
         from tripgenctl.ops import diff
         from tripgenctl.render import is_machine, render
 
         opts = options(ctx)
-        result = diff.diff(opts.kube(), opts.namespace, profile or load().profile)
+        result = diff.diff(opts.kube(), opts.namespace, profile or config_of(ctx).profile)
         render(result, opts.output)
         if not is_machine(opts.output):
             summary = "no differences" if result.same else f"{len(result.differing)} object(s) differ, {len(result.missing)} missing"

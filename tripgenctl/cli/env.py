@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, NO_SAFETY_BACKUP_HELP, gate, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, NO_SAFETY_BACKUP_HELP, gate, handle_errors, options, report, config_of
 
 
 def register(app: typer.Typer) -> None:
@@ -18,13 +18,12 @@ def register(app: typer.Typer) -> None:
     def list_cmd(ctx: typer.Context) -> None:
         """Each environment: state (UP / DOWN / ... or unknown with the reason), namespace,
         context, newest backup, owner, expiry. Exit 1 when one could not be read."""
-        from tripgenctl.config import load
         from tripgenctl.kube.client import connect
         from tripgenctl.ops import environments
 
         opts = options(ctx)
         result = environments.list_environments(
-            opts.config or load(), lambda context, namespace: connect(kubeconfig=opts.kubeconfig, context=context, namespace=namespace))
+            config_of(ctx), lambda context, namespace: connect(kubeconfig=opts.kubeconfig, context=context, namespace=namespace, config=config_of(ctx)))
         report(result, opts.output)
 
     @env.command("create")
@@ -102,10 +101,10 @@ def register(app: typer.Typer) -> None:
 
 def _source(opts, source: Optional[str]):
     """(config, kube of the source's context, source name, source namespace)."""
-    from tripgenctl.config import load, select_environment
+    from tripgenctl.config import ToolConfig, select_environment
     from tripgenctl.kube.client import connect
 
-    cfg = opts.config or load()
+    cfg = opts.config if opts.config is not None else ToolConfig()
     if source:
         cfg = select_environment(cfg, source)
     name = cfg.environment or "default"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report, config_of
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.cli.validate import file_path
 
         opts = options(ctx)
-        values = ops.sources(file_path(env_file, "--env-file"))
+        values = ops.sources(file_path(env_file, "--env-file"), os.environ)
         kube = opts.kube()
         if force and not dry_run:  # replacing live Secrets: the safety contract (ops/safety.py)
             from tripgenctl.ops.safety import Change, Plan
@@ -76,12 +77,11 @@ def register(app: typer.Typer) -> None:
         Ready), and put the old value back everywhere if any step fails. Exit 1 when it failed."""
         import sys
 
-        from tripgenctl.config import load
         from tripgenctl.ops import rotate, secrets as ops
 
         rotate.get_credential(credential)  # an unknown name is a usage error before any connection
         opts = options(ctx)
-        values = ops.sources(env_file)
+        values = ops.sources(env_file, os.environ)
 
         def ask(question: str) -> None:  # the command's one confirmation
             confirm(question, yes)
@@ -89,5 +89,5 @@ def register(app: typer.Typer) -> None:
         def say(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
 
-        result = rotate.rotate(opts.kube(), credential, load(), values, confirm=ask, dry_run=dry_run, timeout=timeout, say=say)
+        result = rotate.rotate(opts.kube(), credential, config_of(ctx), values, confirm=ask, dry_run=dry_run, timeout=timeout, say=say)
         report(result, opts.output)

@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, config_of, confirm, handle_errors, options
 
 EXCLUDE_HELP = "Leave this workload alone (repeatable). The annotation tripgenctl.io/exclude=true does the same."
 CLUSTER_HELP_DOWN = "Then stop the AKS cluster itself (Azure; the config's azure section): the nodes are most of the bill. Only after the namespace went down cleanly."
@@ -39,7 +39,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     request = updown.Request(action, opts.namespace, opts.context, opts.kubeconfig, yes=yes, dry_run=dry_run, exclude=tuple(exclude),
                              include_data=include_data, wait=wait, timeout=timeout, wait_lock=wait_lock, scheduled=scheduled,
                              log_format=log_format, notify_url=notify_url, cluster=cluster,
-                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops)
+                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops, config=config_of(ctx))
 
     def show_result(result) -> None:
         if log_format != "json" or is_machine(opts.output):  # JSON log lines already carry it, unless -o json/yaml asks for stdout

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, handle_errors, options
+from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, handle_errors, options, config_of
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,6 @@ def register(app: typer.Typer) -> None:
 
         from tripgenctl.cli import validate
         from tripgenctl.cli.updown import execute
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import guard, schedule
 
@@ -42,7 +41,7 @@ def register(app: typer.Typer) -> None:
         if more is not None and (for_ or until or cancel):
             raise UsageError("--extend takes no --for / --until / --cancel")
         validate.seconds(timeout, "--timeout")
-        cfg = load()
+        cfg = config_of(ctx)
         opts = options(ctx)
         # the target guard before anything is written (the up below checks again)
         guard.require_expected(opts.kube(), cfg, "wake", allow_other_context=allow_other_context)

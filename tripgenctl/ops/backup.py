@@ -207,8 +207,8 @@ def backup(
     partial = final.with_name(final.name + ".partial")
     meta_file = metadata_path(final)
     server_version = postgres.server_version(kube, creds.database)
-    limits = postgres.limits()
-    dump_version = execstream.run(kube, postgres.pod_name(), ["pg_dump", "--version"], timeout=limits.exec).stdout.decode().strip()
+    limits = postgres.limits(kube)
+    dump_version = execstream.run(kube, postgres.pod_name(kube), ["pg_dump", "--version"], timeout=limits.exec).stdout.decode().strip()
     app = postgres.application_name("backup")
     script = (postgres.ENV_PRELUDE + postgres.session_env(app, limits.lock_wait, limits.statement)
               + postgres.watchdog(limits.lock_wait) + BACKUP_SCRIPT)
@@ -219,10 +219,10 @@ def backup(
         out = open_private(partial)  # 0600, and flock'ed: prune leaves a .partial in use alone
         try:
             session = execstream.open_exec(
-                kube, postgres.pod_name(),
+                kube, postgres.pod_name(kube),
                 ["sh", "-c", script, "sh", creds.database, "-Fc" if fmt == "custom" else "-Fp", postgres.COUNTS_SQL,
                  f"{postgres._ms(limits.lock_wait)}ms", postgres.watch_sql(app, limits.lock_wait, limits.statement)],
-                timeout=stream_idle(limits), what=f"pg_dump in pod {postgres.pod_name()}")
+                timeout=stream_idle(limits), what=f"pg_dump in pod {postgres.pod_name(kube)}")
 
             def sink(chunk: bytes) -> None:
                 nonlocal written

@@ -186,7 +186,7 @@ def _last(path: str) -> str:
 def diff(kube, namespace: str, profile: str | None = None) -> DiffResult:
     """Render the manifests for `namespace` and compare each with its live object."""
     prof = m.get_profile(profile)
-    objects = m.render(namespace, prof.name)
+    objects = m.render(namespace, prof.name, config=kube.config)
     result = DiffResult(namespace=namespace, profile=prof.name, objects=len(objects), differing=[], missing=[])
     for obj in objects:
         meta = obj["metadata"]

@@ -64,7 +64,7 @@ def user_host() -> str:
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in a container
-        user = os.environ.get("USER") or f"uid{os.getuid()}"
+        user = f"uid{os.getuid()}"  # getpass already tried $LOGNAME, $USER, $LNAME, $USERNAME
     return f"{user}@{socket.gethostname()}"
 
 
@@ -73,12 +73,10 @@ def identity() -> str:
     return f"{user_host()} pid {os.getpid()}"
 
 
-def lease_seconds() -> int:
-    value = os.environ.get("TRIPGENCTL_LOCK_SECONDS")
-    try:
-        return max(1, int(value)) if value else DEFAULT_SECONDS
-    except ValueError:
-        return DEFAULT_SECONDS
+def lease_seconds(kube) -> int:
+    """The configured lease (config lock_seconds, $TRIPGENCTL_LOCK_SECONDS applied when the CLI
+    built the config), at least one second."""
+    return max(1, int(getattr(kube.config, "lock_seconds", DEFAULT_SECONDS)))
 
 
 def _now() -> datetime:
@@ -332,7 +330,7 @@ def held(kube, action: str, wait: bool = False, timeout: float | None = None, on
     lost while the block runs, the block is interrupted (main thread only: a signal ends any
     wait) and this raises LostLock; writes in the block call lock.confirm() first."""
     holder = identity()
-    seconds = lease_seconds()
+    seconds = lease_seconds(kube)
     deadline = None if timeout is None else time.monotonic() + timeout
     lock: Lock | None = None
     announced = None

@@ -63,15 +63,17 @@ def next_runs(cfg: ToolConfig, action: str, count: int = 3, now: datetime | None
     return runs
 
 
-def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url: str | None = None) -> list[dict]:
+def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url: str | None = None,
+           store_connection: str | None = None) -> list[dict]:
     """The schedule's objects for `namespace`: RBAC, CronJobs with config times, the config as
-    a ConfigMap and the webhook URL (a secret: it carries the webhook's key) as a Secret."""
+    a ConfigMap and the webhook URL (a secret: it carries the webhook's key) as a Secret.
+    `store_connection`: the backup store's connection string from the caller's environment."""
     import base64
 
     from tripgenctl import manifests
     from tripgenctl.config import dumps
 
-    objs = manifests.render(namespace=namespace, profile=cfg.profile, subdir="schedule")
+    objs = manifests.render(namespace=namespace, profile=cfg.profile, subdir="schedule", config=cfg)
     for obj in objs:
         if obj["kind"] != "CronJob":
             continue
@@ -90,7 +92,7 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
                      "days": cfg.schedule.days, "holidays": list(cfg.schedule.holidays)},
     }
     labels = {"app.kubernetes.io/part-of": "tripgen", "app.kubernetes.io/managed-by": "tripgenctl"}
-    objs += _backup_objects(cfg, namespace, objs, shipped, labels)
+    objs += _backup_objects(cfg, namespace, objs, shipped, labels, store_connection)
     objs.append({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": CONFIG_MAP, "namespace": namespace, "labels": dict(labels)},
@@ -108,18 +110,14 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
 STORE_SECRET = "tripgenctl-backup-store"
 
 
-def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict) -> list[dict]:
+def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict, conn: str | None) -> list[dict]:
     """With the scheduled backup on (a store set, ops/scheduled_backup.py): the store and the
     backup settings go into the shipped config, the jobs' Role may exec into postgresql-0 (one
     pod, the create verb on pods/exec only: pg_dump runs there) and the store's connection
     string, when this shell has one, becomes the Secret the CronJob reads it from."""
     import base64
-    import os
 
-    from tripgenctl.azure.blobstore import CONNECTION_VARS
-    from tripgenctl.ops.store import STORE_VAR
-
-    url = os.environ.get(STORE_VAR) or cfg.backup.store
+    url = cfg.backup.store  # $TRIPGENCTL_BACKUP_STORE already applied (config.apply_environ)
     wanted = cfg.backup.before_scheduled_down if cfg.backup.before_scheduled_down is not None else bool(url)
     if not (wanted and url):
         return []
@@ -127,7 +125,6 @@ def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: 
     for obj in objs:
         if obj["kind"] == "Role" and obj["metadata"]["name"] == "tripgenctl-schedule":
             obj["rules"].append({"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": [f"{cfg.workloads.postgres}-0"], "verbs": ["create", "get"]})
-    conn = next((os.environ[v] for v in CONNECTION_VARS if os.environ.get(v)), None)
     if not conn:
         return []
     return [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
