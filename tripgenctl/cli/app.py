@@ -13,7 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 from tripgenctl import __version__
-from tripgenctl.cli.common import DEFAULT_NAMESPACE, GlobalOptions, fail
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import GlobalOptions, fail
 
 # option -> takes a value
 GLOBAL_OPTIONS = {
@@ -101,6 +102,13 @@ class GlobalFirstGroup(TyperGroup):
         ctx.meta["tripgenctl.command"] = " ".join([name or "", *_subcommand_path(cmd, rest)]).strip()
         return name, cmd, rest
 
+    def invoke(self, ctx):
+        """Error handling, installed once for every command below the root (common.run_guarded):
+        one line and the error's exit code, 130/143/129 for SIGINT/SIGTERM/SIGHUP."""
+        from tripgenctl.cli.common import run_guarded
+
+        return run_guarded(lambda: super(GlobalFirstGroup, self).invoke(ctx))
+
     def list_commands(self, ctx) -> list[str]:
         """The runbook's order, not alphabetical."""
         known = [c for c in RUNBOOK_ORDER if c in self.commands]
@@ -168,14 +176,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
-    context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context to use."),
-    namespace: Optional[str] = typer.Option(None, "-n", "--namespace", help=f"Namespace of the environment (default from config: {DEFAULT_NAMESPACE})."),
-    config: Optional[str] = typer.Option(None, "--config", help="Config file (TOML; default ./tripgenctl.toml, then ~/.config/tripgenctl/config.toml)."),
-    env: Optional[str] = typer.Option(None, "--env", help="A named environment of the config (its environments.NAME table): its context, namespace, profile and guard."),
-    output: str = typer.Option("table", "-o", "--output", help="Output format: table, json or yaml (doctor also: junit)."),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (never secret values)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    kubeconfig: Optional[str] = option.kubeconfig(),
+    context: Optional[str] = option.context(),
+    namespace: Optional[str] = option.namespace(),
+    config: Optional[str] = option.config(),
+    env: Optional[str] = option.env(),
+    output: str = option.output(),
+    verbose: int = option.verbose(),
+    version: bool = option.version(_version),
 ) -> None:
     from tripgenctl.cli import validate
     from tripgenctl.errors import ToolError

@@ -13,11 +13,9 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import config_of, confirm, handle_errors, options
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import config_of, confirm, options
 
-SUBSCRIPTION_HELP = "Azure subscription id (default: AZURE_SUBSCRIPTION_ID, then config azure.subscription)."
-RG_HELP = "Resource group (default: config azure.resource_group, rg-tripgen-dev)."
-NAME_HELP = "AKS cluster name (default: config azure.cluster_name, aks-tripgen-dev)."
 
 
 def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet: bool = False) -> None:
@@ -85,12 +83,11 @@ def register(app: typer.Typer) -> None:
                               no_args_is_help=True)
 
     @cluster_app.command("status")
-    @handle_errors
     def status(
         ctx: typer.Context,
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Power state, provisioning state, Kubernetes version, node pools, API server FQDN."""
         from tripgenctl.ops.cluster import cluster_status
@@ -99,16 +96,15 @@ def register(app: typer.Typer) -> None:
         render(cluster_status(_target(ctx, subscription, resource_group, cluster_name)), options(ctx).output)
 
     @cluster_app.command("stop")
-    @handle_errors
     def stop(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would stop (the cluster, its node pools) and change nothing."),
-        no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the stop."),
-        timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the stop to finish."),
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        yes: bool = option.yes(option.YES_CRON_HELP),
+        dry_run: bool = option.dry_run("Show what would stop (the cluster, its node pools) and change nothing."),
+        no_wait: bool = option.no_wait("Return once Azure has accepted the stop."),
+        timeout: float = option.timeout(1800, "Seconds to wait for the stop to finish."),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Stop the cluster (nodes and API server; data on disks is kept). Pre-checks: no
         operation in progress, provisioning Succeeded; already stopped -> says so, exit 0."""
@@ -144,16 +140,15 @@ def register(app: typer.Typer) -> None:
         render(result, options(ctx).output)
 
     @cluster_app.command("start")
-    @handle_errors
     def start(
         ctx: typer.Context,
-        no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the start (no credentials, no API check)."),
-        timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the start to finish."),
+        no_wait: bool = option.no_wait("Return once Azure has accepted the start (no credentials, no API check)."),
+        timeout: float = option.timeout(1800, "Seconds to wait for the start to finish."),
         api_timeout: float = typer.Option(300, "--api-timeout", help="Seconds to wait for the API server to answer after the start."),
-        file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge fresh credentials into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        file: Optional[str] = option.kubeconfig_file("Kubeconfig to merge fresh credentials into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Start the cluster, then fetch fresh credentials (the API server address may change)
         and wait until the API server answers."""
@@ -174,13 +169,12 @@ def register(app: typer.Typer) -> None:
         render(result, opts.output)
 
     @cluster_app.command("credentials")
-    @handle_errors
     def credentials(
         ctx: typer.Context,
-        file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        file: Optional[str] = option.kubeconfig_file("Kubeconfig to merge into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Fetch the cluster's user kubeconfig and merge it like `az aks get-credentials`:
         this cluster's entries are replaced, every other context is kept."""

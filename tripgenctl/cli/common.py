@@ -11,9 +11,8 @@ from typing import Any, Callable
 
 import typer
 
+from tripgenctl.cli.options import ALLOW_OTHER_CONTEXT_HELP, DEFAULT_NAMESPACE, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP  # noqa: F401 - declared there, once
 from tripgenctl.errors import EXIT_USAGE, NotConfirmed, ToolError
-
-DEFAULT_NAMESPACE = "tripgen-dev"
 OUTPUT_FORMATS = ("table", "json")
 
 
@@ -104,11 +103,6 @@ def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_
                        emit=runlog.emit)
 
 
-ALLOW_OTHER_CONTEXT_HELP = "Act even though the kube context is not one configured for the environment (expected_contexts). --yes does not imply it."
-NO_SAFETY_BACKUP_HELP = "Skip the verified backup taken before rows are deleted or overwritten."
-LOG_FORMAT_HELP = "text, or json: the run's trail as one JSON line on stderr."
-
-
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -171,34 +165,41 @@ class _Signals:
         return False
 
 
+def run_guarded(body: Callable[[], Any]) -> Any:
+    """Run `body` the way every command runs (installed once, by the root group's invoke):
+    ToolErrors become one line on stderr and their exit code; Ctrl-C, SIGTERM and SIGHUP become
+    one line and exit 128 + signal (130, 143, 129); anything unexpected is still one line (with
+    TRIPGENCTL_DEBUG set, the traceback), never a bare stack trace."""
+    try:
+        with _Signals():
+            return body()
+    except (typer.Exit, typer.TyperException):
+        raise  # usage errors (BadParameter raised in a body): Typer prints them, exit 2
+    except ToolError as exc:
+        fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt as exc:
+        from tripgenctl.ops.safety import signum_of
+
+        signum = signum_of(exc)
+        typer.echo(_signal_names(signum), err=True)
+        raise typer.Exit(128 + signum)
+    except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D, or a SIGTERM/SIGHUP at the question
+        signum = _Signals.received or 2
+        typer.echo(_signal_names(signum), err=True)
+        raise typer.Exit(128 + signum)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("TRIPGENCTL_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+
+
 def handle_errors(fn: Callable) -> Callable:
-    """Every command body runs inside this: ToolErrors become one line on stderr and their exit
-    code; Ctrl-C, SIGTERM and SIGHUP become one line and exit 128 + signal (130, 143, 129);
-    anything unexpected is still one line (with --verbose, the traceback), never a bare stack
-    trace."""
+    """run_guarded() as a decorator. The product's commands do not need it (the root group
+    installs it once); it stays for plugins (the host offers it) and for a command run outside
+    the root group. Nested inside the root's, it changes nothing."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            with _Signals():
-                return fn(*args, **kwargs)
-        except (typer.Exit, typer.TyperException):
-            raise  # usage errors (BadParameter raised in a body): Typer prints them, exit 2
-        except ToolError as exc:
-            fail(exc.message, exc.exit_code)
-        except KeyboardInterrupt as exc:
-            from tripgenctl.ops.safety import signum_of
-
-            signum = signum_of(exc)
-            typer.echo(_signal_names(signum), err=True)
-            raise typer.Exit(128 + signum)
-        except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D, or a SIGTERM/SIGHUP at the question
-            signum = _Signals.received or 2
-            typer.echo(_signal_names(signum), err=True)
-            raise typer.Exit(128 + signum)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-            if os.environ.get("TRIPGENCTL_DEBUG"):
-                raise
-            fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+        return run_guarded(lambda: fn(*args, **kwargs))
 
     return wrapper

@@ -8,12 +8,11 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, config_of
+from tripgenctl.cli.common import options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("cost")
-    @handle_errors
     def cost(
         ctx: typer.Context,
         month: Optional[str] = typer.Option(None, "--month", metavar="YYYY-MM", help="The month to report (default: this one, so far and projected)."),

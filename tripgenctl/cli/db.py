@@ -10,11 +10,10 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report, config_of
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import confirm, gate, options, report, config_of
 
-DIR_HELP = "Where backups live (default from config: backups/)."
 MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
-STORE_HELP = "The team backup store, azure://<account>/<container> with an optional /<prefix> (default: $TRIPGENCTL_BACKUP_STORE, else the config's backup.store; alone: that one)."
 CONFIGURED = "(configured)"  # `--store` given without a value: the config's store
 
 
@@ -36,14 +35,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db, name="db")
 
     @db.command("backup")
-    @handle_errors
     def backup_cmd(
         ctx: typer.Context,
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        backup_dir: Optional[str] = option.backup_dir(),
         name: Optional[str] = typer.Option(None, "--name", help="File name without extension (default dev-backup-YYYYmmdd-HHMMSS)."),
         fmt: Optional[str] = typer.Option(None, "--format", help="custom (pg_dump -Fc, default) or plain (SQL)."),
         to: str = typer.Option("local", "--to", help="local (the backup directory) or azure (also the team store, verified after upload)."),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Implies --to azure."),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Implies --to azure."),
     ) -> None:
         """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
         is kept; with --to azure then uploaded in blocks and read back from the store."""
@@ -67,7 +65,6 @@ def register(app: typer.Typer) -> None:
         render(result, opts.output)
 
     @db.command("verify")
-    @handle_errors
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
         from tripgenctl.cli.validate import file_path
@@ -79,12 +76,11 @@ def register(app: typer.Typer) -> None:
         report(result, options(ctx).output)
 
     @db.command("list")
-    @handle_errors
     def list_cmd(
         ctx: typer.Context,
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        backup_dir: Optional[str] = option.backup_dir(),
         check: bool = typer.Option(False, "--check", help="Re-hash every file (slow); only then is a file called verified."),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Lists the store instead of the directory."),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Lists the store instead of the directory."),
     ) -> None:
         """Backups with time, size, database and state: "verified <time>" only for what --check
         re-hashed now, otherwise "sha256 recorded, not re-checked"; `.partial` files of
@@ -103,15 +99,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)  # --check is a check: damage found is a problem found
 
     @db.command("prune")
-    @handle_errors
     def prune_cmd(
         ctx: typer.Context,
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        backup_dir: Optional[str] = option.backup_dir(),
         keep_days: Optional[int] = typer.Option(None, "--keep-days", help="Delete backups older than this (default 7, the SPEC's retention)."),
         keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Always keep the newest N."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deleted."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Prunes the store (--keep-last defaults to [backup] store_keep_min)."),
+        dry_run: bool = option.dry_run("Only show what would be deleted."),
+        yes: bool = option.yes(),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Prunes the store (--keep-last defaults to [backup] store_keep_min)."),
     ) -> None:
         """Delete old backups and the `.partial` files of interrupted runs; never the newest
         intact backup. Every file's action and reason is shown."""
@@ -139,12 +134,11 @@ def register(app: typer.Typer) -> None:
         render(plan, options(ctx).output)
 
     @db.command("drill")
-    @handle_errors
     def drill_cmd(
         ctx: typer.Context,
-        into: Optional[str] = typer.Option(None, "--into", help="The scratch database (default drill_YYYYmmdd_HHMMSS); must not exist."),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Drill the store's newest backup instead of the directory's."),
+        into: Optional[str] = option.into("The scratch database (default drill_YYYYmmdd_HHMMSS); must not exist."),
+        backup_dir: Optional[str] = option.backup_dir(),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Drill the store's newest backup instead of the directory's."),
         target_minutes: float = typer.Option(30.0, "--target-minutes", help="The recovery target (SPEC: 30 minutes)."),
     ) -> None:
         """Restore the newest backup of this namespace into a scratch database, run the data
@@ -164,19 +158,18 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @db.command("restore")
-    @handle_errors
     def restore_cmd(
         ctx: typer.Context,
         file: str = typer.Argument(..., help="Backup file (custom .dump or plain .sql, including the old runbook's), or azure://<account>/<container>/<file> from the team store."),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
-        into: Optional[str] = typer.Option(None, "--into", help="Restore into a NEW database beside the live one."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the automatic backup of the current database."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a target other than the backup's origin."),
+        backup_dir: Optional[str] = option.backup_dir(),
+        into: Optional[str] = option.into("Restore into a NEW database beside the live one."),
+        no_safety_backup: bool = option.no_safety_backup("Skip the automatic backup of the current database."),
+        yes: bool = option.yes("Do not ask; also allow a target other than the backup's origin."),
         drop_extra: bool = typer.Option(False, "--drop-extra", help="Also drop tables, views and sequences the backup does not hold."),
         with_globals: bool = typer.Option(False, "--globals", help="Also restore the roles saved beside the dump (pg_dumpall --globals-only): missing roles are created, existing ones left as they are."),
         allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Restore a file that cannot be proven intact (an uncompressed custom archive without metadata)."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
-        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
+        allow_other_context: bool = option.allow_other_context(),
+        log_format: str = option.log_format(),
     ) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
         the database that the backup lacks are reported (and with --drop-extra removed)."""

@@ -8,7 +8,8 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report, config_of
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import confirm, gate, options, report, config_of
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -51,15 +52,14 @@ def rollout_display() -> Iterator[Callable]:
 
 def register(app: typer.Typer) -> None:
     @app.command("deploy")
-    @handle_errors
     def deploy_cmd(
         ctx: typer.Context,
-        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: show what would change, change nothing."),
+        profile: Optional[str] = option.profile(PROFILE_HELP),
+        dry_run: bool = option.dry_run("Server-side dry run: show what would change, change nothing."),
         wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for every workload to roll out."),
-        timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (it does not override the context guard: see --allow-other-context)."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        timeout: float = option.timeout(300.0, "Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
+        yes: bool = option.yes("Do not ask (it does not override the context guard: see --allow-other-context)."),
+        allow_other_context: bool = option.allow_other_context(),
         change_profile: bool = typer.Option(False, "--change-profile", help="Allow a profile other than the one recorded on the namespace."),
         recreate: bool = typer.Option(False, "--recreate", help="Delete and create again objects whose change the API server refuses in place (the plan says what happens to the data)."),
     ) -> None:
@@ -99,10 +99,9 @@ def register(app: typer.Typer) -> None:
         report(result, opts.output)
 
     @app.command("diff")
-    @handle_errors
     def diff_cmd(
         ctx: typer.Context,
-        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
+        profile: Optional[str] = option.profile(PROFILE_HELP),
     ) -> None:
         """Manifests vs live objects, field by field; exit 1 when they differ (as kubectl diff)."""
         from tripgenctl.ops import diff

@@ -6,12 +6,11 @@ from typing import List, Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, config_of
+from tripgenctl.cli.common import options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("doctor")
-    @handle_errors
     def doctor(
         ctx: typer.Context,
         only: Optional[List[str]] = typer.Option(None, "--only", help="Run only this check (repeatable)."),

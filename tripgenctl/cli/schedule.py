@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, gate, handle_errors, options, config_of
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import gate, options, config_of
 
 
 def _store_connection() -> str | None:
@@ -24,12 +25,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(schedule, name="schedule")
 
     @schedule.command("install")
-    @handle_errors
     def install(
         ctx: typer.Context,
         image: Optional[str] = typer.Option(None, "--image", help="tripgenctl image for the jobs (default from manifests/schedule)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Server dry run: show what would change."),
-        notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help="Webhook for failed or skipped runs (default $TRIPGENCTL_NOTIFY_URL, then config schedule.notify_url); stored as the Secret tripgenctl-notify."),
+        dry_run: bool = option.dry_run("Server dry run: show what would change."),
+        notify: Optional[str] = option.notify("Webhook for failed or skipped runs (default $TRIPGENCTL_NOTIFY_URL, then config schedule.notify_url); stored as the Secret tripgenctl-notify."),
     ) -> None:
         """Render the CronJobs (with their ServiceAccount, Role and config) and apply them (server-side apply)."""
         from tripgenctl import notify as notifier
@@ -48,7 +48,6 @@ def register(app: typer.Typer) -> None:
             render(ops.show(kube, cfg).jobs, "table", title="Next runs")
 
     @schedule.command("show")
-    @handle_errors
     def show(ctx: typer.Context, offline: bool = typer.Option(False, "--offline", help="From config only; do not ask the cluster.")) -> None:
         """Installed CronJobs, their next run times in the configured time zone, and who keeps the environment awake."""
         from tripgenctl.ops import schedule as ops
@@ -58,12 +57,11 @@ def register(app: typer.Typer) -> None:
         render(ops.show(None if offline else opts.kube(), config_of(ctx)), opts.output)
 
     @schedule.command("remove")
-    @handle_errors
     def remove(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show the objects that would be deleted and change nothing."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        yes: bool = option.yes(),
+        dry_run: bool = option.dry_run("Show the objects that would be deleted and change nothing."),
+        allow_other_context: bool = option.allow_other_context(),
     ) -> None:
         """Delete the schedule's CronJobs, Role and config (the environment stays as it is)."""
         from tripgenctl.ops import schedule as ops
@@ -85,7 +83,6 @@ def register(app: typer.Typer) -> None:
             render(removed, opts.output, title="Schedule objects")
 
     @schedule.command("crontab")
-    @handle_errors
     def crontab(ctx: typer.Context) -> None:
         """Crontab lines for a laptop or VM: stop and start the whole cluster (up/down --cluster)."""
         from tripgenctl.ops import schedule as ops

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, config_of
+from tripgenctl.cli.common import options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("status")
-    @handle_errors
     def status(ctx: typer.Context) -> None:
         """Workloads (desired/ready, remembered count, state and its age, image, drift) and pods;
         overall UP / DOWN / DEGRADED / TRANSITIONING."""
