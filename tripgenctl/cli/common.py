@@ -109,13 +109,27 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 
 
 def report(result, output: str, ok: bool | None = None) -> None:
-    """Render a result, then exit 1 when it says a problem was found (kubectl diff's habit): the
-    exit code scripts and cron act on comes from the same object people read."""
+    """Render a result, then exit with the code it carries (exit_for): the exit code scripts and
+    cron act on comes from the same object people read. `ok` (plugins) overrides the result's."""
     from tripgenctl.render import render
 
     render(result, output)
-    if not (result.ok if ok is None else ok):
-        raise typer.Exit(1)
+    exit_for(result if ok is None else _Verdict(ok))
+
+
+class _Verdict:
+    def __init__(self, ok: bool):
+        self.ok = ok
+
+
+def exit_for(result) -> None:
+    """End the command with the exit code the result carries (errors.exit_code_of: its
+    exit_code, else ok -> 0 / 1); return when that is 0."""
+    from tripgenctl.errors import exit_code_of
+
+    code = exit_code_of(result)
+    if code:
+        raise typer.Exit(code)
 
 
 def _signal_names(signum: int) -> str:

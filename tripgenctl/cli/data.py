@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from tripgenctl.cli import options as option
-from tripgenctl.cli.common import gate, options
+from tripgenctl.cli.common import exit_for, gate, options
 
 PROFILE_HELP = "Design revision whose images the Jobs use: 001 (default, from config) or 000."
 TIMEOUT_HELP = "Seconds to wait for PostgreSQL, and for each Job to Complete or Failed."
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         render(result, opts.output)
         if not result.ok:
             _show_failure(result)
-            raise typer.Exit(1)
+        exit_for(result)
 
     @data.command("validate")
     def validate_cmd(
@@ -92,10 +92,9 @@ def register(app: typer.Typer) -> None:
         opts = options(ctx)
         report = ops.validate(opts.kube(), expect_sample=expect_sample)
         render(report, opts.output)
-        if not report.ok:
-            if not is_machine(opts.output):
-                print(f"error: {report.message}", file=sys.stderr)
-            raise typer.Exit(1)
+        if not report.ok and not is_machine(opts.output):
+            print(f"error: {report.message}", file=sys.stderr)
+        exit_for(report)
 
     @data.command("reset")
     def reset_cmd(
@@ -126,4 +125,4 @@ def register(app: typer.Typer) -> None:
             render(result.init, opts.output)
         if not result.ok:
             _show_failure(result.init)
-            raise typer.Exit(1)
+        exit_for(result)

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from tripgenctl.cli import options as option
-from tripgenctl.cli.common import confirm, gate, options, report, config_of
+from tripgenctl.cli.common import confirm, exit_for, gate, options, report, config_of
 
 MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
 CONFIGURED = "(configured)"  # `--store` given without a value: the config's store
@@ -152,10 +152,9 @@ def register(app: typer.Typer) -> None:
         where = _store(ctx, store_url) if store_url else None
         result = drill.drill(opts.kube(), _dir(ctx, backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
         render(result, opts.output)
-        if not result.ok:
-            if not is_machine(opts.output):
-                typer.echo(f"error: {result.message}", err=True)
-            raise typer.Exit(1)
+        if not result.ok and not is_machine(opts.output):
+            typer.echo(f"error: {result.message}", err=True)
+        exit_for(result)
 
     @db.command("restore")
     def restore_cmd(

@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Optional
 import typer
 
 from tripgenctl.cli import options as option
-from tripgenctl.cli.common import confirm, gate, options, report, config_of
+from tripgenctl.cli.common import confirm, exit_for, gate, options, report, config_of
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -117,5 +117,4 @@ def register(app: typer.Typer) -> None:
             if result.extra:
                 summary += f", {len(result.extra)} deployed before and no longer in the manifests (deploy prunes them): {', '.join(result.extra)}"
             typer.echo(summary)
-        if not result.same:
-            raise typer.Exit(1)
+        exit_for(result)

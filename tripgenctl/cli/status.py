@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from tripgenctl.cli.common import options, config_of
+from tripgenctl.cli.common import exit_for, options, config_of
 
 
 def register(app: typer.Typer) -> None:
@@ -31,4 +31,4 @@ def register(app: typer.Typer) -> None:
         render(result, opts.output)
         if result.exit_code:  # shown as unknown; a script must not read it as "none"
             typer.echo(f"error: {result.unknown_message()}", err=True)
-            raise typer.Exit(result.exit_code)
+        exit_for(result)

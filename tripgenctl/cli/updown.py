@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence
 import typer
 
 from tripgenctl.cli import options as option
-from tripgenctl.cli.common import config_of, confirm, options
+from tripgenctl.cli.common import config_of, confirm, exit_for, options
 
 CLUSTER_HELP_DOWN = "Then stop the AKS cluster itself (Azure; the config's azure section): the nodes are most of the bill. Only after the namespace went down cleanly."
 CLUSTER_HELP_UP = "First start the AKS cluster (Azure; the config's azure section), fetch fresh credentials, wait for the API server."
@@ -52,12 +52,9 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
         show_result=show_result,
         say=lambda text, err: typer.echo(text, err=err),
     )
-    if outcome.error is not None:
-        if log_format == "json":
-            raise typer.Exit(outcome.error.exit_code)  # already logged as one JSON line: no plain `error:` line
-        raise outcome.error
-    if not outcome.ok:
-        raise typer.Exit(1)
+    if outcome.error is not None and log_format != "json":
+        raise outcome.error  # one plain `error:` line (with --log-format json it is already logged as a JSON line)
+    exit_for(outcome)
 
 
 # The options `up` and `down` both take, declared once: option.shared adds them to each command

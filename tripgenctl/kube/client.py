@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tripgenctl.config import ToolConfig
-from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
+from tripgenctl.errors import ConnectionFailed, ProblemFound, ToolError, UsageError
 from tripgenctl.kube.errors import UNAUTHORIZED, classify, is_timeout, raise_for_status, short, timeout_error
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -137,10 +137,10 @@ class Kube:
             base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
             status, body = self.get_json(base, accept_status=(200, 404))
             if status != 200 or not isinstance(body, dict):
-                raise ToolError(f"the cluster does not serve {api_version}", 1)
+                raise ProblemFound(f"the cluster does not serve {api_version}")
             cache[api_version] = {r["kind"]: (r["name"], bool(r.get("namespaced"))) for r in body.get("resources", []) if "/" not in r["name"]}
         if kind not in cache[api_version]:
-            raise ToolError(f"the cluster does not serve {kind} in {api_version}", 1)
+            raise ProblemFound(f"the cluster does not serve {kind} in {api_version}")
         return cache[api_version][kind]
 
     def request_json(self, method: str, path: str, body: Any = None, content_type: str = "application/json", query: dict | None = None, what: str | None = None) -> tuple[int, Any]:
@@ -229,7 +229,7 @@ class Kube:
         try:
             if resp.status != 200:
                 body = raw.data
-                raise ToolError(f"watch {path}: HTTP {resp.status} {body[:200].decode(errors='replace')}", 1)
+                raise ProblemFound(f"watch {path}: HTTP {resp.status} {body[:200].decode(errors='replace')}")
             buffer = b""
             for chunk in raw.stream(amt=None, decode_content=False):
                 buffer += chunk

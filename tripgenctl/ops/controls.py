@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.errors import ConnectionFailed, ProblemFound, ToolError
 
 LEDGER_ANNOTATION = "tripgenctl.io/paused"
 Guard = Optional[Callable[[], None]]
@@ -164,14 +164,14 @@ def _write(kube, c: Control, patch: dict, what: str, guard: Guard) -> tuple[int,
             time.sleep(min(0.2 * 2**i, 3.0))
             continue
         return status, body
-    raise ToolError(f"{what}: gave up", 1)
+    raise ProblemFound(f"{what}: gave up")
 
 
 def _fail(status: int, body, what: str) -> ToolError:
     message = body.get("message") if isinstance(body, dict) else str(body or "")[:200]
     if status == 403:
-        return ToolError(f"{what}: forbidden (403): {message}", 1)
-    return ToolError(f"{what}: {status} {message}", 1)
+        return ProblemFound(f"{what}: forbidden (403): {message}")
+    return ProblemFound(f"{what}: {status} {message}")
 
 
 def _reread(kube, c: Control, refresh: Callable[[dict], None]) -> bool:
@@ -213,7 +213,7 @@ def pause(kube, c: Control, by: str, at: str, guard: Guard = None) -> None:
             refresh_from(c, body)
         c.ok, c.result = True, "paused"
         return
-    raise ToolError(f"{what}: kept conflicting", 1)
+    raise ProblemFound(f"{what}: kept conflicting")
 
 
 def _settled(kube, c: Control, status: int, body, what: str) -> bool | None:
@@ -247,7 +247,7 @@ def resume(kube, c: Control, guard: Guard = None) -> None:
             return
         c.ok, c.result = True, f"restored ({describe(c.recorded)})"
         return
-    raise ToolError(f"{what}: kept conflicting", 1)
+    raise ProblemFound(f"{what}: kept conflicting")
 
 
 def list_objects(kube, path: str) -> tuple[list[dict] | None, str | None]:

@@ -178,9 +178,7 @@ def _list_workloads(kube, namespace: str, kind: str) -> tuple[list[dict], str]:
     path = kube.resource_path("apps/v1", kind, namespace)
     status, body = kube.get_json(path)
     if status != 200 or not isinstance(body, dict):
-        from tripgenctl.errors import ToolError
-
-        raise ToolError(f"list {kind.lower()}s in {namespace}: HTTP {status}", 1)
+        raise ProblemFound(f"list {kind.lower()}s in {namespace}: HTTP {status}")
     return body.get("items", []), body.get("metadata", {}).get("resourceVersion", "")
 
 

@@ -53,6 +53,11 @@ class DiffResult:
     def same(self) -> bool:
         return not self.differing and not self.missing and not self.extra
 
+    @property
+    def exit_code(self) -> int:
+        """1 when anything differs, as kubectl diff."""
+        return 0 if self.same else 1
+
 
 # ---- pure functions --------------------------------------------------------------------------
 

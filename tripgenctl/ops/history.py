@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.kube.errors import Conflict
 from tripgenctl.timestamps import parse_time
 
@@ -79,7 +79,7 @@ def append(kube, namespace: str, entry: Entry, keep_months: int = 13, now: datet
             if status in (200, 201):
                 return
             if status != 409:
-                raise ToolError(f"could not create configmap/{CONFIGMAP} for the history ({status})", 1)
+                raise ProblemFound(f"could not create configmap/{CONFIGMAP} for the history ({status})")
             continue
         cm.setdefault("data", {})[KEY] = text
         try:
@@ -87,7 +87,7 @@ def append(kube, namespace: str, entry: Entry, keep_months: int = 13, now: datet
             return
         except Conflict:
             continue  # a concurrent writer: read again
-    raise ToolError(f"configmap/{CONFIGMAP}: gave up after {WRITE_ATTEMPTS} concurrent updates", 1)
+    raise ProblemFound(f"configmap/{CONFIGMAP}: gave up after {WRITE_ATTEMPTS} concurrent updates")
 
 
 def record(kube, namespace: str, action: str, result: str, who: str, detail: str = "", keep_months: int = 13) -> str | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 
 LEASE_NAME = "tripgenctl-lock"
 DEFAULT_SECONDS = 30  # a killed run's lock expires this long after its last renewal
@@ -211,12 +211,12 @@ class Lock:
                 if s == 404:
                     raise LostLock(f"lost the lock: lease {LEASE_NAME} was deleted; no further change made")
                 if s != 200:
-                    raise ToolError(f"cannot read lease {LEASE_NAME}: HTTP {s}", 1)
+                    raise ProblemFound(f"cannot read lease {LEASE_NAME}: HTTP {s}")
                 if (cur.get("spec") or {}).get("holderIdentity") != self.holder:
                     raise LostLock(f"lost the lock to {taken_by(cur, self.holder)}: lease {LEASE_NAME} expired while this run "
                                    f"was not renewing it (frozen or cut off); no further change made")
                 self._lease = cur  # a stale resourceVersion of our own lease: retry with the fresh one
-            raise ToolError(f"cannot renew lock: HTTP {status}", 1)
+            raise ProblemFound(f"cannot renew lock: HTTP {status}")
 
     def release(self) -> None:
         """Clear the holder (rv-guarded: never clears a lock someone else took after expiry)."""
@@ -307,14 +307,14 @@ def try_acquire(kube, holder: str, seconds: int, action: str = "") -> tuple[Lock
             _fail(s, updated, "update")
         else:
             _fail(status, lease, "read")
-    raise ToolError(f"lease {LEASE_NAME}: too many conflicting writers", 1)
+    raise ProblemFound(f"lease {LEASE_NAME}: too many conflicting writers")
 
 
 def _fail(status: int, body, what: str) -> None:
     message = body.get("message") if isinstance(body, dict) else str(body)[:200]
     if status == 404:
         raise ToolError(f'namespace "{message}" not found', 2)
-    raise ToolError(f"cannot {what} lease {LEASE_NAME}: {status} {message}", 1)
+    raise ProblemFound(f"cannot {what} lease {LEASE_NAME}: {status} {message}")
 
 
 def locked_message(info: LockInfo) -> str:

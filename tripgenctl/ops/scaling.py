@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
-from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.errors import ConnectionFailed, ProblemFound, ToolError
 from tripgenctl.ops import controls as ctl
 from tripgenctl.ops import waiting
 from tripgenctl.ops.controls import Control, ControlRow
@@ -326,7 +326,7 @@ def with_retry(fn: Callable[[], tuple[int, object]], what: str, attempts: int = 
         time.sleep(min(base * 2**i, 3.0))
     if last_exc is not None:
         raise last_exc
-    raise ToolError(f"{what}: gave up after {attempts} attempts", 1)
+    raise ProblemFound(f"{what}: gave up after {attempts} attempts")
 
 
 def _check(status: int, body, what: str) -> None:
@@ -334,8 +334,8 @@ def _check(status: int, body, what: str) -> None:
         return
     message = body.get("message") if isinstance(body, dict) else str(body or "")[:200]
     if status == 403:  # RBAC: say so plainly (cron logs and the webhook show this line)
-        raise ToolError(f"{what}: forbidden (403): {message}", 1)
-    raise ToolError(f"{what}: {status} {message}", 1)
+        raise ProblemFound(f"{what}: forbidden (403): {message}")
+    raise ProblemFound(f"{what}: {status} {message}")
 
 
 def scale(kube, kind: str, name: str, replicas: int, guard: Guard = None) -> None:
@@ -379,7 +379,7 @@ def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | N
         rv = cur["metadata"].get("resourceVersion", "")
         step.snapshot = wl.drift_snapshot(cur)
         time.sleep(min(0.1 * 2**i, 1.0))
-    raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
+    raise ProblemFound(f"record replicas of {step.ref}: kept conflicting")
 
 
 def forget(kube, step: Step, guard: Guard = None) -> None:
@@ -417,11 +417,11 @@ def _not_waited(stage: list[Step]) -> None:
         _settle(s)
 
 
-def _watcher(stage: list[Step], rep: Reporter, describe: Callable[[waiting.Outcome], tuple[str, bool | None]]) -> Callable[[waiting.Outcome], None]:
+def _watcher(stage: list[Step], rep: Reporter, describe: Callable[[waiting.Readiness], tuple[str, bool | None]]) -> Callable[[waiting.Readiness], None]:
     """The wait's on_update: fix a step's duration the moment it settles and show its state."""
     by_ref = {s.ref: s for s in stage}
 
-    def update(o: waiting.Outcome) -> None:
+    def update(o: waiting.Readiness) -> None:
         if o.ok and o.ref in by_ref:
             _settle(by_ref[o.ref])
         text, good = describe(o)
@@ -537,7 +537,7 @@ def run_up(
             _not_waited(stage)
             continue
 
-        def describe(o: waiting.Outcome) -> tuple[str, bool | None]:
+        def describe(o: waiting.Readiness) -> tuple[str, bool | None]:
             text = f"{o.ready}/{o.wanted} Ready" if o.ok else f"{o.ready}/{o.wanted} " + (o.reason or "starting")
             return text, True if o.ok else (False if o.reason and wl.is_failure(o.reason) else None)
 
@@ -631,7 +631,7 @@ def _postgres_address(kube, pod: str) -> Iterator[tuple[str, int]]:
     live = kube.get_object("v1", "Pod", pod, kube.namespace) or {}
     ip = (live.get("status") or {}).get("podIP")
     if not ip:
-        raise ToolError(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to", 1)
+        raise ProblemFound(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to")
     yield ip, 5432
 
 
@@ -658,7 +658,7 @@ def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
             except (pg.ConnectFailed, pg.QueryFailed) as exc:
                 last = exc.message
             if time.monotonic() >= deadline:
-                raise ToolError(f"PostgreSQL in {pod} is Ready but does not accept a query: {last}", 1)
+                raise ProblemFound(f"PostgreSQL in {pod} is Ready but does not accept a query: {last}")
             attempt += 1
             time.sleep(min(0.2 * 2**attempt, 2.0))
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from tripgenctl.config import ToolConfig
 from tripgenctl.cron import Cron, CronError, from_clock
-from tripgenctl.errors import ToolError, UsageError
+from tripgenctl.errors import ProblemFound, UsageError
 
 AWAKE_ANNOTATION = "tripgenctl.io/awake-until"
 DOWN_JOB = "tripgen-nightly-down"
@@ -296,7 +296,7 @@ def set_awake_until(kube, until: datetime | None) -> None:
     )
     if status >= 300:
         message = body.get("message") if isinstance(body, dict) else body
-        raise ToolError(f"cannot record awake-until on namespace {kube.namespace}: {message}", 1)
+        raise ProblemFound(f"cannot record awake-until on namespace {kube.namespace}: {message}")
 
 
 def scheduled_down_skip_reason(kube, now: datetime | None = None) -> str | None:

@@ -60,6 +60,14 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None and (self.result is None or self.result.ok)
 
+    @property
+    def exit_code(self) -> int:
+        """0 done (or skipped, or a dry run), the error's own code, else 1: something did not
+        stop or come up (errors.exit_code_of reads this)."""
+        if self.error is not None:
+            return self.error.exit_code
+        return 0 if self.ok else 1
+
 
 def notify_url(explicit: str | None, scheduled: bool, cfg: ToolConfig) -> str | None:
     """An explicit --notify always counts; $TRIPGENCTL_NOTIFY_URL and the config's
