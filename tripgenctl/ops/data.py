@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from tripgenctl import manifests
-from tripgenctl.errors import ProblemFound, ToolError, UsageError
+from tripgenctl.errors import ProblemFound, UsageError
 from tripgenctl.ops import jobs, postgres, validation, waiting
 from tripgenctl.ops.jobs import JobOutcome
 
@@ -108,9 +108,9 @@ def require_postgres(kube, timeout: float, on_update: Progress | None = None) ->
     if on_update:
         on_update(f"waiting for pod {pod} to be Ready (timeout {timeout:g}s)")
     if waiting.wait_pod_condition(kube, pod, "Ready", timeout) is None:
-        raise ToolError(
+        raise ProblemFound(
             f"timed out after {timeout:g}s waiting for PostgreSQL: pod {pod} in namespace {kube.namespace} is not Ready "
-            f"(scaled to 0? run `tripgenctl up`); no Job was started", 1)
+            f"(scaled to 0? run `tripgenctl up`); no Job was started")
 
 
 def require_secret(kube) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 
 from tripgenctl import notify
 from tripgenctl.config import ToolConfig
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.ops import cluster as aks
 from tripgenctl.ops import history
 from tripgenctl.ops import lock, progress, runlog, scaling, schedule, workloads
@@ -257,8 +257,8 @@ def _refuse_unpaused_gitops(plan: scaling.Plan, kube) -> None:
     replicas back within minutes): refuse, and say why, unless --ignore-gitops."""
     if plan.action != "down" or not plan.refusals or plan.ignore_gitops:
         return
-    raise ToolError(f"down refused in {kube.context_name}/{kube.namespace}: " + "; ".join(plan.refusals)
-                    + " -- grant that permission, or pass --ignore-gitops to scale anyway (the controller will likely put the replicas back)", 1)
+    raise ProblemFound(f"down refused in {kube.context_name}/{kube.namespace}: " + "; ".join(plan.refusals)
+                       + " -- grant that permission, or pass --ignore-gitops to scale anyway (the controller will likely put the replicas back)")
 
 
 def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
