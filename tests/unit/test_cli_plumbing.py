@@ -122,3 +122,31 @@ def test_the_factories_declare_the_flags_they_name(name, flag):
 
     info = getattr(options, name)(*((300, "h") if name == "timeout" else ("h",) if name == "dry_run" else ()))
     assert flag in info.param_decls
+
+
+@pytest.mark.parametrize("signame,code,line", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)"),
+                                               ("SIGHUP", 129, "hung up (SIGHUP)")])
+def test_a_signal_during_any_command_is_one_line_and_128_plus_the_signal(tmp_path, signame, code, line):
+    """The root group's handler (no decorator on the command): `status` waiting on a server that
+    never answers, signalled once the request is out."""
+    import os
+    import signal
+    import time
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from silent_server import SilentServer
+
+    config = tmp_path / "c.toml"
+    config.write_text("request_timeout = 60\n")
+    with SilentServer(tmp_path) as server:
+        env = dict(os.environ, KUBECONFIG=str(server.kubeconfig), TRIPGENCTL_CONFIG=str(config))
+        proc = subprocess.Popen([sys.executable, "-m", "tripgenctl", "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while server.accepted == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.accepted, "status never reached the server"
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines() == [line] and out == ""
