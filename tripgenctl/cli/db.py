@@ -212,5 +212,4 @@ def register(app: typer.Typer) -> None:
             record.result = "ok" if result.counts_match is not False else "failed"
             record.message = f"{label} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")
         render(result, opts.output)
-        if result.counts_match is False:
-            raise typer.Exit(1)
+        exit_for(result)

@@ -41,6 +41,11 @@ class RestoreResult:
 
     __sections__ = ("problems",)
 
+    @property
+    def exit_code(self) -> int:
+        """1 when the restored row counts differ from the backup's (errors.exit_code_of)."""
+        return 1 if self.counts_match is False else 0
+
 
 PLAIN_PREAMBLE = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
 PLAIN_BEGIN = b"BEGIN;\n"
