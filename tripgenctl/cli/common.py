@@ -118,6 +118,8 @@ def report(result, output: str, ok: bool | None = None) -> None:
 
 
 class _Verdict:
+    """A plugin's own ok/not-ok for a result that has no say of its own (report(..., ok=))."""
+
     def __init__(self, ok: bool):
         self.ok = ok
 
