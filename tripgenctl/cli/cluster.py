@@ -17,7 +17,6 @@ from tripgenctl.cli import options as option
 from tripgenctl.cli.common import config_of, confirm, options
 
 
-
 def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet: bool = False) -> None:
     """The environment's durable history (ops/history.py, read by `tripgenctl cost`): best
     effort, a cluster that cannot take the line is a warning, never the command's failure."""

@@ -13,6 +13,7 @@ import typer
 
 from tripgenctl.cli.options import ALLOW_OTHER_CONTEXT_HELP, DEFAULT_NAMESPACE, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP  # noqa: F401 - declared there, once
 from tripgenctl.errors import EXIT_USAGE, NotConfirmed, ToolError
+
 OUTPUT_FORMATS = ("table", "json")
 
 
