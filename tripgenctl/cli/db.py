@@ -28,8 +28,6 @@ def _dir(ctx, backup_dir: Optional[str]) -> Path:
     return Path(backup_dir or config_of(ctx).backup.dir)
 
 
-
-
 def register(app: typer.Typer) -> None:
     db = typer.Typer(help="PostgreSQL backups you can trust: backup, verify, list, prune, restore.", no_args_is_help=True)
     app.add_typer(db, name="db")
