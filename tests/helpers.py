@@ -40,7 +40,7 @@ def invoke(*args: str, input: str | None = None):
 
     from tripgenctl.cli.app import app
 
-    # env: the runner restores these afterwards (the root callback exports --config for child processes)
+    # env: a TRIPGENCTL_CONFIG / TRIPGENCTL_ENV of the shell running the tests must not reach the command
     return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={"TRIPGENCTL_CONFIG": None, "TRIPGENCTL_ENV": None},
                               prog_name="tripgenctl")
 

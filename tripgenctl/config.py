@@ -1,7 +1,8 @@
 """Tool configuration: the environment's names, sizes and thresholds that SPEC.md says belong in
 configuration (revision 001 by default, 000 as a profile). TOML, all keys optional, read from
---config (which sets $TRIPGENCTL_CONFIG for the whole process tree), else ./tripgenctl.toml, else
-the user config dir (~/.config/tripgenctl/config.toml). Commands read names from here, never
+--config, else $TRIPGENCTL_CONFIG, else ./tripgenctl.toml, else the user config dir
+(~/.config/tripgenctl/config.toml). Built once per run by the CLI's root callback (load()) and
+handed to ops explicitly. Commands read names from here, never
 from literals of their own."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from tripgenctl.errors import UsageError
 
@@ -108,6 +109,7 @@ class AzureConfig:
     # AKS asks for a wait between power operations (15-30 minutes): `cluster stop` refuses
     # within this many minutes of the last start or stop (ARM's systemData.lastModifiedAt)
     power_cooldown_minutes: float = 15.0
+    poll_interval: float = 5.0  # seconds between two looks at a running ARM operation ($TRIPGENCTL_AZURE_POLL_INTERVAL)
 
 
 @dataclass
@@ -167,6 +169,8 @@ class ToolConfig:
     # connect + read deadline of every Kubernetes API request but watches (seconds), as
     # kubectl's --request-timeout: a server that accepts and never answers cannot hang a command
     request_timeout: float = 30.0
+    # how long a run's up/down lock (a Lease) outlives its last renewal ($TRIPGENCTL_LOCK_SECONDS)
+    lock_seconds: int = 30
     source: str | None = None  # the file it was read from
     environment: str | None = None  # the environment selected for this run (not a file key)
 
@@ -183,11 +187,12 @@ SECTIONS = {"workloads": Workloads, "thresholds": Thresholds, "backup": BackupCo
             "schedule": ScheduleConfig, "azure": AzureConfig, "cost": CostConfig, "gitops": GitOpsConfig}
 
 
-def candidates() -> list[Path]:
-    env = os.environ.get("TRIPGENCTL_CONFIG")
+def candidates(environ: Mapping[str, str] | None = None) -> list[Path]:
+    environ = os.environ if environ is None else environ
+    env = environ.get(CONFIG_VAR)
     if env:
         return [Path(env)]
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    base = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return [Path("tripgenctl.toml"), base / "tripgenctl" / "config.toml"]
 
 
@@ -264,9 +269,16 @@ def _toml_loads(text: str) -> dict:
     return tomllib.loads(text)
 
 
-def load(path: str | None = None) -> ToolConfig:
-    explicit = path or os.environ.get("TRIPGENCTL_CONFIG")
-    for p in [Path(explicit)] if explicit else candidates():
+def load(path: str | None = None, environment: str | None = None, environ: Mapping[str, str] | None = None) -> ToolConfig:
+    """The run's configuration, built once (the CLI's root callback; nothing under ops/ calls
+    this): the file (`path`, else $TRIPGENCTL_CONFIG, else candidates()), type-checked; the named
+    environment (`environment`, else $TRIPGENCTL_ENV, else default_environment) applied; then
+    the environment variables that stand in for config keys (ENV_OVERRIDES), applied here and
+    nowhere else. `environ` is os.environ unless a caller passes its own."""
+    environ = os.environ if environ is None else environ
+    explicit = path or environ.get(CONFIG_VAR)
+    cfg = None
+    for p in [Path(explicit)] if explicit else candidates(environ):
         if p.exists():
             try:
                 data = _toml_loads(p.read_text())
@@ -275,10 +287,53 @@ def load(path: str | None = None) -> ToolConfig:
             cfg = _build(ToolConfig, data, str(p))
             _check_request_timeout(cfg.request_timeout, str(p))
             cfg.source = str(p)
-            return select_environment(cfg, os.environ.get(ENV_VAR))
+            break
         if explicit:
             raise UsageError(f"config file {p} does not exist")
-    return select_environment(ToolConfig(), os.environ.get(ENV_VAR))
+    cfg = select_environment(cfg or ToolConfig(), environment or environ.get(ENV_VAR))
+    return apply_environ(cfg, environ)
+
+
+CONFIG_VAR = "TRIPGENCTL_CONFIG"  # the config file when --config is not given
+STORE_VAR = "TRIPGENCTL_BACKUP_STORE"  # CI and the sandbox's azure.env: the store without a config file
+LOCK_SECONDS_VAR = "TRIPGENCTL_LOCK_SECONDS"
+POLL_INTERVAL_VAR = "TRIPGENCTL_AZURE_POLL_INTERVAL"
+SUBSCRIPTION_VAR = "AZURE_SUBSCRIPTION_ID"
+# variable -> (section or None for top level, key): a set variable wins over the file and the
+# selected environment, as it always did where each was read
+ENV_OVERRIDES = {
+    STORE_VAR: ("backup", "store"),
+    SUBSCRIPTION_VAR: ("azure", "subscription"),
+    POLL_INTERVAL_VAR: ("azure", "poll_interval"),
+    LOCK_SECONDS_VAR: (None, "lock_seconds"),
+}
+
+
+def apply_environ(cfg: ToolConfig, environ: Mapping[str, str]) -> ToolConfig:
+    """The one place environment variables become configuration values. Empty means unset.
+    TRIPGENCTL_LOCK_SECONDS keeps its old leniency (a non-number is ignored, at least 1 s);
+    a poll interval that is not a positive number is one usage line."""
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = environ.get(var)
+        if not value:
+            continue
+        target = getattr(cfg, section) if section else cfg
+        if var == LOCK_SECONDS_VAR:
+            try:
+                target.lock_seconds = max(1, int(value))
+            except ValueError:
+                pass
+        elif var == POLL_INTERVAL_VAR:
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds <= 3600:
+                raise UsageError(f"{var}: expected a number of seconds above 0, got {_shown(value)}")
+            target.poll_interval = seconds
+        else:
+            setattr(target, key, value)
+    return cfg
 
 
 class UnknownEnvironment(UsageError):
@@ -290,7 +345,7 @@ class UnknownEnvironment(UsageError):
         self.name = name
 
 
-ENV_VAR = "TRIPGENCTL_ENV"  # --env, handed to every load() of the run and to child processes
+ENV_VAR = "TRIPGENCTL_ENV"  # the environment when --env is not given
 
 
 def select_environment(cfg: ToolConfig, name: str | None) -> ToolConfig:

@@ -38,3 +38,18 @@ class NotConfirmed(ToolError):
 
 class ProblemFound(ToolError):
     exit_code = EXIT_PROBLEM
+
+
+def exit_code_of(result) -> int:
+    """The one mapping from a command's result to its exit code. A result carries its code: an
+    `exit_code` (an int, or a property computing one) wins; else `ok` gives 0 or 1 (a problem
+    found, as kubectl diff); a ToolError gives its own; nothing to report (None) is 0."""
+    if result is None:
+        return EXIT_OK
+    code = getattr(result, "exit_code", None)
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    ok = getattr(result, "ok", None)
+    if ok is None:
+        return EXIT_OK
+    return EXIT_OK if ok else EXIT_PROBLEM

@@ -99,26 +99,25 @@ def get_profile(name: str | None, directory: Path | None = None) -> Profile:
 
 # ---- rendering ------------------------------------------------------------------------------
 
-def render(namespace: str = SOURCE_NAMESPACE, profile: str | None = None, directory: Path | None = None, subdir: str | None = None) -> list[dict]:
+def render(namespace: str = SOURCE_NAMESPACE, profile: str | None = None, directory: Path | None = None, subdir: str | None = None,
+           config=None) -> list[dict]:
     """Rendered objects of manifests/ (or manifests/<subdir>/), profile applied, in apply
-    order. The profile always comes from manifests/profiles.yaml."""
+    order. The profile always comes from manifests/profiles.yaml; `config` (the run's
+    ToolConfig) has the last word on images and resources (None: the manifests as written)."""
     base = directory or manifests_dir()
     prof = get_profile(profile, base)
     objects = load_dir(base / subdir if subdir else base)
     if not subdir:
         objects = [o for o in objects if not _matches_any(o, prof.remove)] + copy.deepcopy(prof.add)
     objects = [apply_profile(o, prof) for o in objects]
-    objects = [apply_config(o) for o in objects]
+    objects = [apply_config(o, config) for o in objects]
     objects = [set_namespace(o, namespace) for o in objects]
     return sort_objects(objects)
 
 
-def apply_config(obj: dict) -> dict:
+def apply_config(obj: dict, cfg) -> dict:
     """The config file's last word over the profile: `images` and `resources` per container name."""
-    from tripgenctl.config import load
-
-    cfg = load()
-    if not (cfg.images or cfg.resources):
+    if cfg is None or not (cfg.images or cfg.resources):
         return obj
     obj = copy.deepcopy(obj)
     for c in containers(obj):

@@ -105,7 +105,7 @@ def session(kube, application_name: str = "tripgenctl", database: str | None = N
     from tripgenctl.ops import postgres
 
     creds = postgres.credentials(kube)
-    pod = pod or postgres.pod_name()
+    pod = pod or postgres.pod_name(kube)
     postgres.require_ready(kube, pod)
     via = f"through a port-forward to {pod}" if kube.context_name != "in-cluster" else f"to {pod}"
     with address(kube, pod) as (host, port):

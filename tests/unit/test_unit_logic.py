@@ -101,7 +101,7 @@ def test_config_toml_overrides_manifests(tmp_path, monkeypatch):
     monkeypatch.setenv("TRIPGENCTL_CONFIG", str(cfg))
     loaded = load()
     assert loaded.namespace == "qa" and loaded.thresholds.restarts == 3 and loaded.thresholds.disk_percent == 85.0
-    objs = manifests.render(namespace="qa")
+    objs = manifests.render(namespace="qa", config=loaded)  # the run's config, passed in (the CLI loads it once)
     dep = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "user-service")
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "tripgendev.azurecr.io/user-service:dev"

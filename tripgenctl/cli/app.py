@@ -13,7 +13,8 @@ import typer
 from typer.core import TyperGroup
 
 from tripgenctl import __version__
-from tripgenctl.cli.common import DEFAULT_NAMESPACE, GlobalOptions, fail
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import GlobalOptions, fail
 
 # option -> takes a value
 GLOBAL_OPTIONS = {
@@ -101,6 +102,13 @@ class GlobalFirstGroup(TyperGroup):
         ctx.meta["tripgenctl.command"] = " ".join([name or "", *_subcommand_path(cmd, rest)]).strip()
         return name, cmd, rest
 
+    def invoke(self, ctx):
+        """Error handling, installed once for every command below the root (common.run_guarded):
+        one line and the error's exit code, 130/143/129 for SIGINT/SIGTERM/SIGHUP."""
+        from tripgenctl.cli.common import run_guarded
+
+        return run_guarded(lambda: super(GlobalFirstGroup, self).invoke(ctx))
+
     def list_commands(self, ctx) -> list[str]:
         """The runbook's order, not alphabetical."""
         known = [c for c in RUNBOOK_ORDER if c in self.commands]
@@ -129,12 +137,13 @@ app = typer.Typer(
 )
 
 
-def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None):
+def _load_config(ctx: typer.Context, path: str | None, env: str | None, kubeconfig: str | None, context: str | None):
     """(configuration, namespace of a developer's copy or None), read and type-checked once per
-    run: a bad value is one line naming the file, section and key (exit 2) before any command
-    starts. `--env NAME` that the config does not hold may name a copy (`env create`): it is
-    looked up in the default environment's cluster. Skipped for `--help` and shell completion,
-    which must work whatever the file says."""
+    run and handed to every command through ctx.obj (GlobalOptions.config): nothing else loads
+    it, and --config / --env reach nobody through os.environ. A bad value is one line naming
+    the file, section and key (exit 2) before any command starts. `--env NAME` that the config
+    does not hold may name a copy (`env create`): it is looked up in the default environment's
+    cluster. Skipped for `--help` and shell completion, which must work whatever the file says."""
     from tripgenctl.cli.validate import dns_label
     from tripgenctl.config import ENV_VAR, ToolConfig, UnknownEnvironment, load
     from tripgenctl.errors import ToolError
@@ -143,10 +152,9 @@ def _load_config(ctx: typer.Context, kubeconfig: str | None, context: str | None
         return ToolConfig(), None
     try:
         try:
-            cfg, found = load(), None
+            cfg, found = load(path, env), None
         except UnknownEnvironment as unknown:
-            os.environ.pop(ENV_VAR, None)
-            cfg = load()
+            cfg = load(path, None, {k: v for k, v in os.environ.items() if k != ENV_VAR})  # the default environment
             from tripgenctl.ops.envcopy import find_copy
 
             found = find_copy(cfg, unknown.name, kubeconfig, context)
@@ -168,14 +176,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="Path to the kubeconfig file."),
-    context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context to use."),
-    namespace: Optional[str] = typer.Option(None, "-n", "--namespace", help=f"Namespace of the environment (default from config: {DEFAULT_NAMESPACE})."),
-    config: Optional[str] = typer.Option(None, "--config", help="Config file (TOML; default ./tripgenctl.toml, then ~/.config/tripgenctl/config.toml)."),
-    env: Optional[str] = typer.Option(None, "--env", help="A named environment of the config (its environments.NAME table): its context, namespace, profile and guard."),
-    output: str = typer.Option("table", "-o", "--output", help="Output format: table, json or yaml (doctor also: junit)."),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (never secret values)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    kubeconfig: Optional[str] = option.kubeconfig(),
+    context: Optional[str] = option.context(),
+    namespace: Optional[str] = option.namespace(),
+    config: Optional[str] = option.config(),
+    env: Optional[str] = option.env(),
+    output: str = option.output(),
+    verbose: int = option.verbose(),
+    version: bool = option.version(_version),
 ) -> None:
     from tripgenctl.cli import validate
     from tripgenctl.errors import ToolError
@@ -191,13 +199,9 @@ def root(
     import tripgenctl.azure  # the package only (no SDK): how much of the SDKs' logging -v lets through
 
     tripgenctl.azure.set_verbosity(verbose)
-    if config:
-        os.environ["TRIPGENCTL_CONFIG"] = config  # every load() in this process (and its children) reads it
-    if env:
-        from tripgenctl.config import ENV_VAR
-
-        os.environ[ENV_VAR] = env  # likewise: every load() applies the environment's values
-    cfg, copy_namespace = _load_config(ctx, kubeconfig, context)
+    # No os.environ hand-off of --config / --env: the config is built here, once, and passed
+    # on (no child process of ours reads it; the schedule's jobs get theirs as a ConfigMap).
+    cfg, copy_namespace = _load_config(ctx, config, env, kubeconfig, context)
     if namespace is None:
         namespace = copy_namespace or cfg.namespace
     if context is None and cfg.environment:

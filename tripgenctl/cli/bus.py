@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options, report
+from tripgenctl.cli.common import options, report
 
 
 def register(app: typer.Typer) -> None:
     bus_app = typer.Typer(help="Azure Service Bus used by the apps.", no_args_is_help=True)
 
     @bus_app.command("check")
-    @handle_errors
     def check(ctx: typer.Context) -> None:
         """Check the servicebus-connection Secret against the Service Bus namespace and queues."""
         from tripgenctl.ops.bus import check_from_secret

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, gate, handle_errors, options
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import gate, options
 
 
 def register(app: typer.Typer) -> None:
@@ -14,15 +15,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cache, name="cache")
 
     @cache.command("flush")
-    @handle_errors
     def flush_cmd(
         ctx: typer.Context,
         db: Optional[int] = typer.Option(None, "--db", help="FLUSHDB this database number instead of FLUSHALL."),
         asynchronous: bool = typer.Option(False, "--async", help="FLUSHALL ASYNC."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan (the key count) and change nothing."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
-        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
+        dry_run: bool = option.dry_run("Show the plan (the key count) and change nothing."),
+        yes: bool = option.yes(),
+        allow_other_context: bool = option.allow_other_context(),
+        log_format: str = option.log_format(),
     ) -> None:
         """Show DBSIZE, confirm, FLUSHALL (or FLUSHDB), show DBSIZE after."""
         from tripgenctl.ops import cache as ops_cache

@@ -17,17 +17,13 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import confirm, handle_errors, options
-
-SUBSCRIPTION_HELP = "Azure subscription id (default: AZURE_SUBSCRIPTION_ID, then config azure.subscription)."
-RG_HELP = "Resource group (default: config azure.resource_group, rg-tripgen-dev)."
-NAME_HELP = "AKS cluster name (default: config azure.cluster_name, aks-tripgen-dev)."
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import config_of, confirm, options
 
 
 def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet: bool = False) -> None:
     """The environment's durable history (ops/history.py, read by `tripgenctl cost`): best
     effort, a cluster that cannot take the line is a warning, never the command's failure."""
-    from tripgenctl.config import load
     from tripgenctl.errors import ToolError
     from tripgenctl.kube.client import connect
     from tripgenctl.ops import history
@@ -35,19 +31,19 @@ def _history(ctx, action: str, detail: str, context: Optional[str] = None, quiet
 
     opts = options(ctx)
     try:
-        kube = connect(kubeconfig=opts.kubeconfig, context=context or opts.context, namespace=opts.namespace)
+        kube = connect(kubeconfig=opts.kubeconfig, context=context or opts.context, namespace=opts.namespace, config=config_of(ctx))
         warning = history.record(kube, opts.namespace, action, "ok", user_host(), detail[:200],
-                                 keep_months=(opts.config or load()).cost.history_months)
+                                 keep_months=config_of(ctx).cost.history_months)
     except ToolError as exc:
         warning = f"history not recorded: {exc.message}"
     if warning and not quiet:
         typer.echo(f"warning: {warning}", err=True)
 
 
-def _target(subscription, resource_group, cluster_name):
+def _target(ctx, subscription, resource_group, cluster_name):
     from tripgenctl.ops.cluster import resolve_target
 
-    return resolve_target(subscription, resource_group, cluster_name)
+    return resolve_target(subscription, resource_group, cluster_name, config=config_of(ctx))
 
 
 class _ProgressView:
@@ -90,42 +86,39 @@ def register(app: typer.Typer) -> None:
                               no_args_is_help=True)
 
     @cluster_app.command("status")
-    @handle_errors
     def status(
         ctx: typer.Context,
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Power state, provisioning state, Kubernetes version, node pools, API server FQDN."""
         from tripgenctl.ops.cluster import cluster_status
         from tripgenctl.render import render
 
-        render(cluster_status(_target(subscription, resource_group, cluster_name)), options(ctx).output)
+        render(cluster_status(_target(ctx, subscription, resource_group, cluster_name)), options(ctx).output)
 
     @cluster_app.command("stop")
-    @handle_errors
     def stop(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would stop (the cluster, its node pools), what that saves per hour, and any refusal; change nothing."),
-        no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the stop."),
-        timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the stop to finish."),
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        yes: bool = option.yes(option.YES_CRON_HELP),
+        dry_run: bool = option.dry_run("Show what would stop (the cluster, its node pools), what that saves per hour, and any refusal; change nothing."),
+        no_wait: bool = option.no_wait("Return once Azure has accepted the stop."),
+        timeout: float = option.timeout(1800, "Seconds to wait for the stop to finish."),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Stop the cluster (nodes and API server; data on disks is kept). Refused (exit 1, with
         the reason and when it will be allowed) while a power operation runs, within the
         cool-down after the last start/stop ([azure] power_cooldown_minutes), or when the cluster
         uses node auto-provisioning; already stopped -> says so, exit 0. The question shows the
         plan and what it saves per hour ([cost])."""
-        from tripgenctl.config import load
         from tripgenctl.ops.cluster import cluster_stop, plan_stop
         from tripgenctl.render import render
 
-        config = options(ctx).config or load()
-        target = _target(subscription, resource_group, cluster_name)
+        config = config_of(ctx)
+        target = _target(ctx, subscription, resource_group, cluster_name)
         if dry_run:  # the plan from the cluster's current state: what stops, what it saves, a refusal it would meet
             render(plan_stop(target, config.cost, config.azure.power_cooldown_minutes), options(ctx).output)
             return
@@ -137,7 +130,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             result = cluster_stop(target, confirm=confirmed, wait=not no_wait, on_progress=view, timeout=timeout,
-                                  cooldown=config.azure.power_cooldown_minutes, cost=config.cost)
+                                  poll_interval=config.azure.poll_interval, cooldown=config.azure.power_cooldown_minutes, cost=config.cost)
         except Exception:
             _history(ctx, "cluster-start", "the stop failed; the cluster kept running", quiet=True)
             raise
@@ -146,33 +139,31 @@ def register(app: typer.Typer) -> None:
         render(result, options(ctx).output)
 
     @cluster_app.command("start")
-    @handle_errors
     def start(
         ctx: typer.Context,
-        no_wait: bool = typer.Option(False, "--no-wait", help="Return once Azure has accepted the start (no credentials, no API check)."),
-        timeout: float = typer.Option(1800, "--timeout", help="Seconds to wait for the start to finish."),
+        no_wait: bool = option.no_wait("Return once Azure has accepted the start (no credentials, no API check)."),
+        timeout: float = option.timeout(1800, "Seconds to wait for the start to finish."),
         api_timeout: float = typer.Option(300, "--api-timeout", help="Seconds to wait for the API server to answer after the start."),
         nodes_timeout: float = typer.Option(600, "--nodes-timeout", help="Seconds to wait for every node to be Ready after the start."),
         no_checks: bool = typer.Option(False, "--no-checks", help="Do not run doctor's checks after the start."),
-        file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge fresh credentials into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        file: Optional[str] = option.kubeconfig_file("Kubeconfig to merge fresh credentials into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Start the cluster, then fetch fresh credentials (the API server address may change),
         wait until the API server answers and every node is Ready, and run doctor's checks in
         the namespace (-n). Exit 1 on a critical finding or nodes not Ready in time."""
-        from tripgenctl.config import load
         from tripgenctl.ops.cluster import cluster_start, first_kubeconfig
         from tripgenctl.render import render
 
         opts = options(ctx)
-        target = _target(subscription, resource_group, cluster_name)
+        target = _target(ctx, subscription, resource_group, cluster_name)
         view = _ProgressView("starting", target.cluster_name)
         try:
             result = cluster_start(target, wait=not no_wait, on_progress=view, timeout=timeout,
                                    kubeconfig_file=file or first_kubeconfig(opts.kubeconfig), api_timeout=api_timeout,
-                                   context=opts.context, namespace=opts.namespace, config=opts.config or load(),
+                                   context=opts.context, namespace=opts.namespace, config=config_of(ctx), poll_interval=config_of(ctx).azure.poll_interval,
                                    nodes_timeout=nodes_timeout, checks=not no_checks)
         finally:
             view.close()
@@ -183,13 +174,12 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @cluster_app.command("credentials")
-    @handle_errors
     def credentials(
         ctx: typer.Context,
-        file: Optional[str] = typer.Option(None, "--file", help="Kubeconfig to merge into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
-        subscription: Optional[str] = typer.Option(None, "--subscription", help=SUBSCRIPTION_HELP),
-        resource_group: Optional[str] = typer.Option(None, "--resource-group", "-g", help=RG_HELP),
-        cluster_name: Optional[str] = typer.Option(None, "--cluster-name", help=NAME_HELP),
+        file: Optional[str] = option.kubeconfig_file("Kubeconfig to merge into (default: --kubeconfig/KUBECONFIG, else ~/.kube/config)."),
+        subscription: Optional[str] = option.subscription(),
+        resource_group: Optional[str] = option.resource_group(),
+        cluster_name: Optional[str] = option.cluster_name(),
     ) -> None:
         """Fetch the cluster's user kubeconfig and merge it like `az aks get-credentials`:
         this cluster's entries are replaced, every other context is kept."""
@@ -197,7 +187,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         opts = options(ctx)
-        result = cluster_credentials(_target(subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))
+        result = cluster_credentials(_target(ctx, subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))
         render(result, opts.output)
 
     app.add_typer(cluster_app, name="cluster")

@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import typer
 
+from tripgenctl.cli.options import ALLOW_OTHER_CONTEXT_HELP, DEFAULT_NAMESPACE, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP  # noqa: F401 - declared there, once
 from tripgenctl.errors import EXIT_USAGE, NotConfirmed, ToolError
 
-DEFAULT_NAMESPACE = "tripgen-dev"
 OUTPUT_FORMATS = ("table", "json")
 
 
@@ -31,7 +31,7 @@ class GlobalOptions:
         """The Kubernetes door for these options (imported lazily: --help stays instant)."""
         from tripgenctl.kube.client import connect
 
-        return connect(kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace)
+        return connect(kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace, config=self.config)
 
 
 def options(ctx: typer.Context) -> GlobalOptions:
@@ -39,6 +39,15 @@ def options(ctx: typer.Context) -> GlobalOptions:
     if not isinstance(root.obj, GlobalOptions):
         root.obj = GlobalOptions()
     return root.obj
+
+
+def config_of(ctx: typer.Context):
+    """The run's ToolConfig, loaded and checked once by the root callback (the defaults when a
+    command runs without it, e.g. under --help). Commands hand it to ops; nobody loads again."""
+    from tripgenctl.config import ToolConfig
+
+    cfg = options(ctx).config
+    return cfg if cfg is not None else ToolConfig()
 
 
 def stdin_is_tty() -> bool:
@@ -81,7 +90,6 @@ def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_
     plan on stdout (in the -o format), progress and warnings on stderr, JSON trail lines."""
     from pathlib import Path
 
-    from tripgenctl.config import load
     from tripgenctl.ops import runlog, safety
     from tripgenctl.render import render
 
@@ -90,15 +98,10 @@ def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_
     opts = options(ctx)
     chosen = safety.Options(yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
                             backup_dir=Path(backup_dir) if backup_dir else None, log_format=log_format)
-    return safety.Gate(chosen, load(), confirm=lambda question: confirm(question, yes),
+    return safety.Gate(chosen, config_of(ctx), confirm=lambda question: confirm(question, yes),
                        show_plan=lambda plan: render(plan, opts.output),
                        say=lambda text: typer.echo(f"  {text}" if not text.startswith("warning:") else text, err=True),
                        emit=runlog.emit)
-
-
-ALLOW_OTHER_CONTEXT_HELP = "Act even though the kube context is not one configured for the environment (expected_contexts). --yes does not imply it."
-NO_SAFETY_BACKUP_HELP = "Skip the verified backup taken before rows are deleted or overwritten."
-LOG_FORMAT_HELP = "text, or json: the run's trail as one JSON line on stderr."
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -107,13 +110,29 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 
 
 def report(result, output: str, ok: bool | None = None) -> None:
-    """Render a result, then exit 1 when it says a problem was found (kubectl diff's habit): the
-    exit code scripts and cron act on comes from the same object people read."""
+    """Render a result, then exit with the code it carries (exit_for): the exit code scripts and
+    cron act on comes from the same object people read. `ok` (plugins) overrides the result's."""
     from tripgenctl.render import render
 
     render(result, output)
-    if not (result.ok if ok is None else ok):
-        raise typer.Exit(1)
+    exit_for(result if ok is None else _Verdict(ok))
+
+
+class _Verdict:
+    """A plugin's own ok/not-ok for a result that has no say of its own (report(..., ok=))."""
+
+    def __init__(self, ok: bool):
+        self.ok = ok
+
+
+def exit_for(result) -> None:
+    """End the command with the exit code the result carries (errors.exit_code_of: its
+    exit_code, else ok -> 0 / 1); return when that is 0."""
+    from tripgenctl.errors import exit_code_of
+
+    code = exit_code_of(result)
+    if code:
+        raise typer.Exit(code)
 
 
 def _signal_names(signum: int) -> str:
@@ -163,34 +182,41 @@ class _Signals:
         return False
 
 
+def run_guarded(body: Callable[[], Any]) -> Any:
+    """Run `body` the way every command runs (installed once, by the root group's invoke):
+    ToolErrors become one line on stderr and their exit code; Ctrl-C, SIGTERM and SIGHUP become
+    one line and exit 128 + signal (130, 143, 129); anything unexpected is still one line (with
+    TRIPGENCTL_DEBUG set, the traceback), never a bare stack trace."""
+    try:
+        with _Signals():
+            return body()
+    except (typer.Exit, typer.TyperException):
+        raise  # usage errors (BadParameter raised in a body): Typer prints them, exit 2
+    except ToolError as exc:
+        fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt as exc:
+        from tripgenctl.ops.safety import signum_of
+
+        signum = signum_of(exc)
+        typer.echo(_signal_names(signum), err=True)
+        raise typer.Exit(128 + signum)
+    except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D, or a SIGTERM/SIGHUP at the question
+        signum = _Signals.received or 2
+        typer.echo(_signal_names(signum), err=True)
+        raise typer.Exit(128 + signum)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("TRIPGENCTL_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+
+
 def handle_errors(fn: Callable) -> Callable:
-    """Every command body runs inside this: ToolErrors become one line on stderr and their exit
-    code; Ctrl-C, SIGTERM and SIGHUP become one line and exit 128 + signal (130, 143, 129);
-    anything unexpected is still one line (with --verbose, the traceback), never a bare stack
-    trace."""
+    """run_guarded() as a decorator. The product's commands do not need it (the root group
+    installs it once); it stays for plugins (the host offers it) and for a command run outside
+    the root group. Nested inside the root's, it changes nothing."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            with _Signals():
-                return fn(*args, **kwargs)
-        except (typer.Exit, typer.TyperException):
-            raise  # usage errors (BadParameter raised in a body): Typer prints them, exit 2
-        except ToolError as exc:
-            fail(exc.message, exc.exit_code)
-        except KeyboardInterrupt as exc:
-            from tripgenctl.ops.safety import signum_of
-
-            signum = signum_of(exc)
-            typer.echo(_signal_names(signum), err=True)
-            raise typer.Exit(128 + signum)
-        except typer.Abort:  # a Typer prompt met Ctrl-C or Ctrl-D, or a SIGTERM/SIGHUP at the question
-            signum = _Signals.received or 2
-            typer.echo(_signal_names(signum), err=True)
-            raise typer.Exit(128 + signum)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-            if os.environ.get("TRIPGENCTL_DEBUG"):
-                raise
-            fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+        return run_guarded(lambda: fn(*args, **kwargs))
 
     return wrapper

@@ -8,12 +8,11 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("cost")
-    @handle_errors
     def cost(
         ctx: typer.Context,
         month: Optional[str] = typer.Option(None, "--month", metavar="YYYY-MM", help="The month to report (default: this one, so far and projected)."),
@@ -25,10 +24,6 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         opts = options(ctx)
-        render(ops.report(opts.kube(), opts.config or _config(), opts.namespace, month), opts.output)
+        render(ops.report(opts.kube(), config_of(ctx), opts.namespace, month), opts.output)
 
 
-def _config():
-    from tripgenctl.config import load
-
-    return load()

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP, gate, handle_errors, options
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import exit_for, gate, options
 
 PROFILE_HELP = "Design revision whose images the Jobs use: 001 (default, from config) or 000."
 TIMEOUT_HELP = "Seconds to wait for PostgreSQL, and for each Job to Complete or Failed."
@@ -44,19 +45,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data, name="data")
 
     @data.command("init")
-    @handle_errors
     def init_cmd(
         ctx: typer.Context,
-        force: bool = typer.Option(False, "--force", help="Run even if the database already holds sample data (drops and reloads it: asks, and takes a safety backup first)."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="With --force: do not ask. Without a terminal, required."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="With --force: show what would be deleted (tables and row counts) and change nothing."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help=NO_SAFETY_BACKUP_HELP),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=BACKUP_DIR_HELP),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
-        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
-        timeout: float = typer.Option(300.0, "--timeout", help=TIMEOUT_HELP),
-        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
-        sql_dir: Optional[Path] = typer.Option(None, "--sql-dir", help=SQL_DIR_HELP),
+        force: bool = option.force("Run even if the database already holds sample data (drops and reloads it: asks, and takes a safety backup first)."),
+        yes: bool = option.yes("With --force: do not ask. Without a terminal, required."),
+        dry_run: bool = option.dry_run("With --force: show what would be deleted (tables and row counts) and change nothing."),
+        no_safety_backup: bool = option.no_safety_backup(),
+        backup_dir: Optional[str] = option.backup_dir(BACKUP_DIR_HELP),
+        allow_other_context: bool = option.allow_other_context(),
+        log_format: str = option.log_format(),
+        timeout: float = option.timeout(300.0, TIMEOUT_HELP),
+        profile: Optional[str] = option.profile(PROFILE_HELP),
+        sql_dir: Optional[Path] = option.sql_dir(SQL_DIR_HELP),
     ) -> None:
         """Apply the script ConfigMaps (from sql/) and the Jobs database-schema-init, sample-data-load,
         data-validation in order; stop at the first that fails and show its log."""
@@ -75,10 +75,9 @@ def register(app: typer.Typer) -> None:
         render(result, opts.output)
         if not result.ok:
             _show_failure(result)
-            raise typer.Exit(1)
+        exit_for(result)
 
     @data.command("validate")
-    @handle_errors
     def validate_cmd(
         ctx: typer.Context,
         expect_sample: bool = typer.Option(False, "--expect-sample", help="Want the sample exactly (users = 10, ...), as right after `data init`; default: at least the sample's counts."),
@@ -93,24 +92,22 @@ def register(app: typer.Typer) -> None:
         opts = options(ctx)
         report = ops.validate(opts.kube(), expect_sample=expect_sample)
         render(report, opts.output)
-        if not report.ok:
-            if not is_machine(opts.output):
-                print(f"error: {report.message}", file=sys.stderr)
-            raise typer.Exit(1)
+        if not report.ok and not is_machine(opts.output):
+            print(f"error: {report.message}", file=sys.stderr)
+        exit_for(report)
 
     @data.command("reset")
-    @handle_errors
     def reset_cmd(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask. Without a terminal, required."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be dropped (tables and row counts) and change nothing."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", "--no-backup", help=NO_SAFETY_BACKUP_HELP),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=BACKUP_DIR_HELP),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
-        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
-        timeout: float = typer.Option(300.0, "--timeout", help=TIMEOUT_HELP),
-        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
-        sql_dir: Optional[Path] = typer.Option(None, "--sql-dir", help=SQL_DIR_HELP),
+        yes: bool = option.yes("Do not ask. Without a terminal, required."),
+        dry_run: bool = option.dry_run("Show what would be dropped (tables and row counts) and change nothing."),
+        no_safety_backup: bool = option.no_safety_backup(option.NO_SAFETY_BACKUP_HELP, "--no-backup"),
+        backup_dir: Optional[str] = option.backup_dir(BACKUP_DIR_HELP),
+        allow_other_context: bool = option.allow_other_context(),
+        log_format: str = option.log_format(),
+        timeout: float = option.timeout(300.0, TIMEOUT_HELP),
+        profile: Optional[str] = option.profile(PROFILE_HELP),
+        sql_dir: Optional[Path] = option.sql_dir(SQL_DIR_HELP),
     ) -> None:
         """Back up (verified), DROP SCHEMA public CASCADE, recreate it, and run `data init` again."""
         from tripgenctl.ops import data as ops
@@ -128,4 +125,4 @@ def register(app: typer.Typer) -> None:
             render(result.init, opts.output)
         if not result.ok:
             _show_failure(result.init)
-            raise typer.Exit(1)
+        exit_for(result)

@@ -12,35 +12,30 @@ from typing import Optional
 import typer
 
 from tripgenctl.errors import ToolError
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, LOG_FORMAT_HELP, confirm, gate, handle_errors, options, report
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import confirm, exit_for, gate, options, report, config_of
 
-DIR_HELP = "Where backups live (default from config: backups/)."
 MAX_KEEP_DAYS = 36500  # a retention beyond 100 years is a typo, and overflows date arithmetic
-STORE_HELP = "The team backup store, azure://<account>/<container> with an optional /<prefix> (default: $TRIPGENCTL_BACKUP_STORE, else the config's backup.store; alone: that one)."
 COMPRESS_HELP = ("Custom archives: gzip[:1-9] (pg_dump's default), lz4[:1-12], zstd[:1-22] or none; lz4 and zstd only where "
                  "the pod's pg_dump was built with them (refused otherwise). `bench/backup.py` shows the size/time trade-off.")
 CONFIGURED = "(configured)"  # `--store` given without a value: the config's store
 
 
-def _store(value: Optional[str]):
+def _store(ctx, value: Optional[str]):
     """--store URL, or --store alone for the configured one."""
-    from tripgenctl.config import load
     from tripgenctl.ops import store
 
-    return store.resolve(None if value in (None, CONFIGURED) else value, load())
+    return store.resolve(None if value in (None, CONFIGURED) else value, config_of(ctx))
 
 
-def _dir(backup_dir: Optional[str]) -> Path:
-    from tripgenctl.config import load
-
-    return Path(backup_dir or load().backup.dir)
+def _dir(ctx, backup_dir: Optional[str]) -> Path:
+    return Path(backup_dir or config_of(ctx).backup.dir)
 
 
-def _notify_url() -> Optional[str]:
+def _notify_url(ctx) -> Optional[str]:
     from tripgenctl import notify
-    from tripgenctl.config import load
 
-    return notify.resolve_url(None, load().schedule.notify_url)
+    return notify.resolve_url(None, config_of(ctx).schedule.notify_url)
 
 
 def register(app: typer.Typer) -> None:
@@ -48,41 +43,38 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db, name="db")
 
     @db.command("backup")
-    @handle_errors
     def backup_cmd(
         ctx: typer.Context,
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        backup_dir: Optional[str] = option.backup_dir(),
         name: Optional[str] = typer.Option(None, "--name", help="File name without extension (default dev-backup-YYYYmmdd-HHMMSS)."),
         fmt: Optional[str] = typer.Option(None, "--format", help="custom (pg_dump -Fc, default) or plain (SQL)."),
         to: str = typer.Option("local", "--to", help="local (the backup directory) or azure (also the team store, verified after upload)."),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Implies --to azure."),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Implies --to azure."),
         compress: Optional[str] = typer.Option(None, "--compress", help=COMPRESS_HELP),
     ) -> None:
         """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
         is kept; with --to azure then uploaded in blocks and read back from the store."""
         from tripgenctl.cli.progress import byte_progress
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import backup, store
         from tripgenctl.render import render
 
         if to not in ("local", "azure"):
             raise UsageError(f"--to must be local or azure, not {to!r}")
-        cfg = load()
+        cfg = config_of(ctx)
         opts = options(ctx)
         kw = dict(name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format, compress=compress)
         backup.compress_spec(compress, kw["fmt"])  # a bad --compress is refused before any call
-        target = _store(store_url) if (to == "azure" or store_url) else None
+        target = _store(ctx, store_url) if (to == "azure" or store_url) else None
         kube = opts.kube()
         with byte_progress("pg_dump") as progress:
             if target is None:
-                result = backup.backup(kube, _dir(backup_dir), progress=progress, **kw)
+                result = backup.backup(kube, _dir(ctx, backup_dir), progress=progress, **kw)
             else:
-                result = store.backup_to_store(kube, _dir(backup_dir), target, progress=progress, **kw)
+                result = store.backup_to_store(kube, _dir(ctx, backup_dir), target, progress=progress, **kw)
         render(result, opts.output)
 
     @db.command("verify")
-    @handle_errors
     def verify_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="Backup file.")) -> None:
         """Re-check a backup's sha256 against its metadata and that the archive is complete."""
         from tripgenctl.cli.validate import file_path
@@ -94,12 +86,11 @@ def register(app: typer.Typer) -> None:
         report(result, options(ctx).output)
 
     @db.command("list")
-    @handle_errors
     def list_cmd(
         ctx: typer.Context,
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        backup_dir: Optional[str] = option.backup_dir(),
         check: bool = typer.Option(False, "--check", help="Re-hash every file (slow); only then is a file called verified."),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Lists the store instead of the directory."),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Lists the store instead of the directory."),
     ) -> None:
         """Backups with time, size, database and state: "verified <time>" only for what --check
         re-hashed now, otherwise "sha256 recorded, not re-checked"; `.partial` files of
@@ -109,38 +100,36 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import render
 
         if store_url:
-            target = _store(store_url)
+            target = _store(ctx, store_url)
             render(store.list_store(target), options(ctx).output, title=f"Backups in {target}")
             return
-        entries = catalog.list_backups(_dir(backup_dir), check=check)
+        entries = catalog.list_backups(_dir(ctx, backup_dir), check=check)
         render(entries, options(ctx).output, title="Backups")
         if check and any(e.state == "damaged" for e in entries):
             raise typer.Exit(1)  # --check is a check: damage found is a problem found
 
     @db.command("prune")
-    @handle_errors
     def prune_cmd(
         ctx: typer.Context,
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
+        backup_dir: Optional[str] = option.backup_dir(),
         keep_days: Optional[int] = typer.Option(None, "--keep-days", help="Delete backups older than this (default 7, the SPEC's retention)."),
         keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Always keep the newest N."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deleted."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Prunes the store (--keep-last defaults to [backup] store_keep_min)."),
+        dry_run: bool = option.dry_run("Only show what would be deleted."),
+        yes: bool = option.yes(),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Prunes the store (--keep-last defaults to [backup] store_keep_min)."),
     ) -> None:
         """Delete old backups and the `.partial` files of interrupted runs; never the newest
         intact backup. Every file's action and reason is shown."""
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import catalog, store
         from tripgenctl.render import render
 
-        cfg = load()
+        cfg = config_of(ctx)
         days = keep_days if keep_days is not None else cfg.backup.keep_days
         if isinstance(days, int) and days > MAX_KEEP_DAYS:  # before any date arithmetic could overflow
             raise UsageError(f"keep days {days} (--keep-days or backup.keep_days): at most {MAX_KEEP_DAYS} (100 years)")
         if store_url:
-            target = _store(store_url)
+            target = _store(ctx, store_url)
             keep_min = keep_last if keep_last is not None else cfg.backup.store_keep_min
             plan = store.prune_store(target, days, keep_min, dry_run=True)
             if not dry_run and plan.deleted:
@@ -148,21 +137,20 @@ def register(app: typer.Typer) -> None:
                 plan = store.prune_store(target, days, keep_min, dry_run=False)
             render(plan, options(ctx).output)
             return
-        plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=True)
+        plan = catalog.prune(_dir(ctx, backup_dir), days, keep_last, dry_run=True)
         if not dry_run and plan.deleted:
             confirm(f"Delete {len(plan.deleted)} backup(s): {', '.join(plan.deleted)}?", yes)
-            plan = catalog.prune(_dir(backup_dir), days, keep_last, dry_run=False)
+            plan = catalog.prune(_dir(ctx, backup_dir), days, keep_last, dry_run=False)
         render(plan, options(ctx).output)
 
     @db.command("drill")
-    @handle_errors
     def drill_cmd(
         ctx: typer.Context,
-        into: Optional[str] = typer.Option(None, "--into", help="The scratch database (default drill_YYYYmmdd_HHMMSS); must not exist."),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
-        store_url: Optional[str] = typer.Option(None, "--store", help=STORE_HELP + " Drill the store's newest backup instead of the directory's."),
+        into: Optional[str] = option.into("The scratch database (default drill_YYYYmmdd_HHMMSS); must not exist."),
+        backup_dir: Optional[str] = option.backup_dir(),
+        store_url: Optional[str] = option.store(option.STORE_HELP + " Drill the store's newest backup instead of the directory's."),
         target_minutes: float = typer.Option(30.0, "--target-minutes", help="The recovery target (SPEC: 30 minutes)."),
-        scheduled: bool = typer.Option(False, "--scheduled", help="An unattended run (the weekly CronJob of `schedule install --drill`): a failed drill is posted to the webhook ($TRIPGENCTL_NOTIFY_URL, then config schedule.notify_url)."),
+        scheduled: bool = option.scheduled("An unattended run (the weekly CronJob of `schedule install --drill`): a failed drill is posted to the webhook ($TRIPGENCTL_NOTIFY_URL, then config schedule.notify_url)."),
     ) -> None:
         """Restore the newest backup of this namespace into a scratch database, run the data
         validation on it, drop it, and report the time to recover against the target. Exit 1
@@ -172,37 +160,35 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.render import is_machine, render
 
         opts = options(ctx)
-        where = _store(store_url) if store_url else None
+        where = _store(ctx, store_url) if store_url else None
         kube = opts.kube()
         started = time.monotonic()
         try:
-            result = drill.drill(kube, _dir(backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
+            result = drill.drill(kube, _dir(ctx, backup_dir), into=into, where=where, target_seconds=int(target_minutes * 60))
         except ToolError as exc:
             if scheduled:
-                drill.announce_failure(_notify_url(), kube.namespace, kube.context_name, exc.message, time.monotonic() - started)
+                drill.announce_failure(_notify_url(ctx), kube.namespace, kube.context_name, exc.message, time.monotonic() - started)
             raise
         if scheduled and not result.ok:
-            drill.announce_failure(_notify_url(), kube.namespace, kube.context_name, result.message, time.monotonic() - started)
+            drill.announce_failure(_notify_url(ctx), kube.namespace, kube.context_name, result.message, time.monotonic() - started)
         render(result, opts.output)
-        if not result.ok:
-            if not is_machine(opts.output):
-                typer.echo(f"error: {result.message}", err=True)
-            raise typer.Exit(1)
+        if not result.ok and not is_machine(opts.output):
+            typer.echo(f"error: {result.message}", err=True)
+        exit_for(result)
 
     @db.command("restore")
-    @handle_errors
     def restore_cmd(
         ctx: typer.Context,
         file: str = typer.Argument(..., help="Backup file (custom .dump or plain .sql, including the old runbook's), or azure://<account>/<container>/<file> from the team store."),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help=DIR_HELP),
-        into: Optional[str] = typer.Option(None, "--into", help="Restore into a NEW database beside the live one."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help="Skip the automatic backup of the current database."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; also allow a target other than the backup's origin."),
+        backup_dir: Optional[str] = option.backup_dir(),
+        into: Optional[str] = option.into("Restore into a NEW database beside the live one."),
+        no_safety_backup: bool = option.no_safety_backup("Skip the automatic backup of the current database."),
+        yes: bool = option.yes("Do not ask; also allow a target other than the backup's origin."),
         drop_extra: bool = typer.Option(False, "--drop-extra", help="Also drop tables, views and sequences the backup does not hold."),
         with_globals: bool = typer.Option(False, "--globals", help="Also restore the roles saved beside the dump (pg_dumpall --globals-only): missing roles are created, existing ones left as they are."),
         allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Restore a file that cannot be proven intact (an uncompressed custom archive without metadata)."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
-        log_format: str = typer.Option("text", "--log-format", help=LOG_FORMAT_HELP),
+        allow_other_context: bool = option.allow_other_context(),
+        log_format: str = option.log_format(),
     ) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
         the database that the backup lacks are reported (and with --drop-extra removed)."""
@@ -238,7 +224,7 @@ def register(app: typer.Typer) -> None:
                     path = Path(file)
                 with byte_progress("restore", total=path.stat().st_size if path.exists() else None) as progress:
                     result = restore.restore(
-                        kube, path, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
+                        kube, path, _dir(ctx, backup_dir), into=into, safety_backup=not no_safety_backup,
                         confirm=ask, allow_other_target=yes, progress=progress,
                         drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
                     )
@@ -246,5 +232,4 @@ def register(app: typer.Typer) -> None:
             record.result = "ok" if result.counts_match is not False else "failed"
             record.message = f"{label} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")
         render(result, opts.output)
-        if result.counts_match is False:
-            raise typer.Exit(1)
+        exit_for(result)

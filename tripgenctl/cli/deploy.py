@@ -8,7 +8,8 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import confirm, exit_for, gate, options, report, config_of
 
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
@@ -51,25 +52,23 @@ def rollout_display() -> Iterator[Callable]:
 
 def register(app: typer.Typer) -> None:
     @app.command("deploy")
-    @handle_errors
     def deploy_cmd(
         ctx: typer.Context,
-        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: show what would change, change nothing."),
+        profile: Optional[str] = option.profile(PROFILE_HELP),
+        dry_run: bool = option.dry_run("Server-side dry run: show what would change, change nothing."),
         wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for every workload to roll out."),
-        timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (it does not override the context guard: see --allow-other-context)."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        timeout: float = option.timeout(300.0, "Seconds to wait for the rollout (SPEC: deploy within 5 minutes)."),
+        yes: bool = option.yes("Do not ask (it does not override the context guard: see --allow-other-context)."),
+        allow_other_context: bool = option.allow_other_context(),
         change_profile: bool = typer.Option(False, "--change-profile", help="Allow a profile other than the one recorded on the namespace."),
         recreate: bool = typer.Option(False, "--recreate", help="Delete and create again objects whose change the API server refuses in place (the plan says what happens to the data)."),
     ) -> None:
         """Server-side apply of manifests/ (field manager tripgenctl), then wait for the rollout.
         Objects deployed before and no longer in the manifests are deleted (volumes kept); the
         plan (--dry-run) lists them, and that, a profile change or a recreate is asked first."""
-        from tripgenctl.config import load
         from tripgenctl.ops import deploy, guard
 
-        cfg = load()
+        cfg = config_of(ctx)
         opts = options(ctx)
         kube = opts.kube()
         guard.require_expected(kube, cfg, "deploy", allow_other_context=allow_other_context)
@@ -100,18 +99,16 @@ def register(app: typer.Typer) -> None:
         report(result, opts.output)
 
     @app.command("diff")
-    @handle_errors
     def diff_cmd(
         ctx: typer.Context,
-        profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP),
+        profile: Optional[str] = option.profile(PROFILE_HELP),
     ) -> None:
         """Manifests vs live objects, field by field; exit 1 when they differ (as kubectl diff)."""
-        from tripgenctl.config import load
         from tripgenctl.ops import diff
         from tripgenctl.render import is_machine, render
 
         opts = options(ctx)
-        result = diff.diff(opts.kube(), opts.namespace, profile or load().profile)
+        result = diff.diff(opts.kube(), opts.namespace, profile or config_of(ctx).profile)
         render(result, opts.output)
         if not is_machine(opts.output):
             summary = "no differences" if result.same else f"{len(result.differing)} object(s) differ, {len(result.missing)} missing"
@@ -120,5 +117,4 @@ def register(app: typer.Typer) -> None:
             if result.extra:
                 summary += f", {len(result.extra)} deployed before and no longer in the manifests (deploy prunes them): {', '.join(result.extra)}"
             typer.echo(summary)
-        if not result.same:
-            raise typer.Exit(1)
+        exit_for(result)

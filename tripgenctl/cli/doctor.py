@@ -6,12 +6,11 @@ from typing import List, Optional
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("doctor")
-    @handle_errors
     def doctor(
         ctx: typer.Context,
         only: Optional[List[str]] = typer.Option(None, "--only", help="Run only this check (repeatable)."),
@@ -22,14 +21,13 @@ def register(app: typer.Typer) -> None:
         """Diagnose the environment: the SPEC's troubleshooting table and alert thresholds.
         Exit 1 on a critical finding or a check that could not run (its answer is unknown, not
         "fine"; --allow-skipped accepts that), 2 when the cluster cannot be reached."""
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops.doctor import run_doctor
 
         if fail_on not in ("critical", "warning"):
             raise UsageError("--fail-on must be critical or warning")
         opts = options(ctx)
-        report = run_doctor(opts.kube(), load(), only=only, skip=skip)
+        report = run_doctor(opts.kube(), config_of(ctx), only=only, skip=skip)
         if opts.output == "junit":
             from tripgenctl.ops.doctor.junit import to_junit
 

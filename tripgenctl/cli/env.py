@@ -6,7 +6,17 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, NO_SAFETY_BACKUP_HELP, gate, handle_errors, options, report
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import gate, options, report, config_of
+
+
+# What `env delete` and `env gc` both take, declared once (their --dry-run and --backup-dir say
+# what each one shows or writes).
+REMOVE_OPTIONS = dict(
+    yes=(bool, option.yes),
+    no_safety_backup=(bool, option.no_safety_backup),
+    allow_other_context=(bool, option.allow_other_context),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -14,21 +24,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(env, name="env")
 
     @env.command("list")
-    @handle_errors
     def list_cmd(ctx: typer.Context) -> None:
         """Each environment: state (UP / DOWN / ... or unknown with the reason), namespace,
         context, newest backup, owner, expiry. Exit 1 when one could not be read."""
-        from tripgenctl.config import load
         from tripgenctl.kube.client import connect
         from tripgenctl.ops import environments
 
         opts = options(ctx)
         result = environments.list_environments(
-            opts.config or load(), lambda context, namespace: connect(kubeconfig=opts.kubeconfig, context=context, namespace=namespace))
+            config_of(ctx), lambda context, namespace: connect(kubeconfig=opts.kubeconfig, context=context, namespace=namespace, config=config_of(ctx)))
         report(result, opts.output)
 
     @env.command("create")
-    @handle_errors
     def create_cmd(
         ctx: typer.Context,
         name: str = typer.Argument(..., help="The copy's name: its namespace is <source namespace>-<name>."),
@@ -36,11 +43,11 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Option("latest", "--data", help="latest (the source's newest verified backup), sample, none, or a backup file."),
         ttl: Optional[str] = typer.Option(None, "--ttl", help="Expire after this long (3d, 12h; at most 30 days): env gc removes it then."),
         apps_only: bool = typer.Option(False, "--apps-only", help="Share the source's PostgreSQL and Redis (a database and a Redis DB of its own)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan (objects, capacity, data) and change nothing."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the source's backups are (default from config)."),
-        timeout: float = typer.Option(600, "--timeout", help="Seconds to wait for the copy to become Ready."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        dry_run: bool = option.dry_run("Show the plan (objects, capacity, data) and change nothing."),
+        yes: bool = option.yes(),
+        backup_dir: Optional[str] = option.backup_dir("Where the source's backups are (default from config)."),
+        timeout: float = option.timeout(600, "Seconds to wait for the copy to become Ready."),
+        allow_other_context: bool = option.allow_other_context(),
     ) -> None:
         """A copy of an environment for one developer: the manifests in its own namespace,
         the source's Secrets, data from the newest verified backup. Capacity is checked first."""
@@ -72,40 +79,35 @@ def register(app: typer.Typer) -> None:
         report(result, opts.output)
 
     @env.command("delete")
-    @handle_errors
+    @option.shared(**REMOVE_OPTIONS)
     def delete_cmd(
         ctx: typer.Context,
         name: str = typer.Argument(..., help="The copy to remove."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go and change nothing."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help=NO_SAFETY_BACKUP_HELP),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the safety backup goes (default from config)."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        dry_run: bool = option.dry_run("Show what would go and change nothing."),
+        backup_dir: Optional[str] = option.backup_dir("Where the safety backup goes (default from config)."),
+        **shared,
     ) -> None:
         """Remove a developer's copy: a safety backup of its database first, then its namespace."""
-        _remove(ctx, lambda kube, envcopy: [envcopy.plan_delete(kube, name)], yes, dry_run, no_safety_backup, backup_dir,
-                allow_other_context)
+        _remove(ctx, lambda kube, envcopy: [envcopy.plan_delete(kube, name)], dry_run=dry_run, backup_dir=backup_dir, **shared)
 
     @env.command("gc")
-    @handle_errors
+    @option.shared(**REMOVE_OPTIONS)
     def gc_cmd(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="List the expired copies and change nothing."),
-        no_safety_backup: bool = typer.Option(False, "--no-safety-backup", help=NO_SAFETY_BACKUP_HELP),
-        backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="Where the safety backups go (default from config)."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        dry_run: bool = option.dry_run("List the expired copies and change nothing."),
+        backup_dir: Optional[str] = option.backup_dir("Where the safety backups go (default from config)."),
+        **shared,
     ) -> None:
         """Remove every copy whose expiry has passed."""
-        _remove(ctx, lambda kube, envcopy: envcopy.plan_gc(kube), yes, dry_run, no_safety_backup, backup_dir, allow_other_context)
+        _remove(ctx, lambda kube, envcopy: envcopy.plan_gc(kube), dry_run=dry_run, backup_dir=backup_dir, **shared)
 
 
 def _source(opts, source: Optional[str]):
     """(config, kube of the source's context, source name, source namespace)."""
-    from tripgenctl.config import load, select_environment
+    from tripgenctl.config import ToolConfig, select_environment
     from tripgenctl.kube.client import connect
 
-    cfg = opts.config or load()
+    cfg = opts.config if opts.config is not None else ToolConfig()
     if source:
         cfg = select_environment(cfg, source)
     name = cfg.environment or "default"
@@ -114,7 +116,7 @@ def _source(opts, source: Optional[str]):
     return cfg, kube, name, cfg.namespace
 
 
-def _remove(ctx, planner, yes: bool, dry_run: bool, no_safety_backup: bool, backup_dir: Optional[str],
+def _remove(ctx, planner, *, yes: bool, dry_run: bool, no_safety_backup: bool, backup_dir: Optional[str],
             allow_other_context: bool) -> None:
     """env delete / env gc through the safety contract: guard, a plan per copy (its namespace,
     apps-only: its database in the source), the question, a verified backup of the copy's own

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, gate, handle_errors, options, report
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import confirm, gate, options, report, config_of
 
 
 def register(app: typer.Typer) -> None:
@@ -15,14 +17,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(secrets, name="secrets")
 
     @secrets.command("init")
-    @handle_errors
     def init_cmd(
         ctx: typer.Context,
-        env_file: Optional[Path] = typer.Option(None, "--env-file", help=".env-style file with POSTGRES_PASSWORD, REDIS_PASSWORD, JWT_SECRET, SERVICEBUS_CONNECTION_STRING, OPENAI_API_KEY, ... (the environment wins)."),
-        force: bool = typer.Option(False, "--force", help="Replace existing Secrets (keys not supplied keep their current value)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be created, create nothing."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="With --force: do not ask before replacing Secrets. Without a terminal, required."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        env_file: Optional[Path] = option.env_file(".env-style file with POSTGRES_PASSWORD, REDIS_PASSWORD, JWT_SECRET, SERVICEBUS_CONNECTION_STRING, OPENAI_API_KEY, ... (the environment wins)."),
+        force: bool = option.force("Replace existing Secrets (keys not supplied keep their current value)."),
+        dry_run: bool = option.dry_run("Show what would be created, create nothing."),
+        yes: bool = option.yes("With --force: do not ask before replacing Secrets. Without a terminal, required."),
+        allow_other_context: bool = option.allow_other_context(),
     ) -> None:
         """Create postgresql-secret, redis-secret, jwt-secret, servicebus-connection, openai-api-key.
         Passwords and the JWT key are generated when not supplied; the OpenAI key and the
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.cli.validate import file_path
 
         opts = options(ctx)
-        values = ops.sources(file_path(env_file, "--env-file"))
+        values = ops.sources(file_path(env_file, "--env-file"), os.environ)
         kube = opts.kube()
         if force and not dry_run:  # replacing live Secrets: the safety contract (ops/safety.py)
             from tripgenctl.ops.safety import Change, Plan
@@ -52,7 +53,6 @@ def register(app: typer.Typer) -> None:
         render(result, opts.output)
 
     @secrets.command("check")
-    @handle_errors
     def check_cmd(ctx: typer.Context) -> None:
         """Each Secret, its keys, and whether each is present and non-empty; exit 1 if not."""
         from tripgenctl.ops import secrets as ops
@@ -62,26 +62,24 @@ def register(app: typer.Typer) -> None:
         report(result, opts.output)
 
     @secrets.command("rotate")
-    @handle_errors
     def rotate_cmd(
         ctx: typer.Context,
         credential: str = typer.Argument(..., help="postgres | redis | jwt | servicebus | openai"),
-        env_file: Optional[Path] = typer.Option(None, "--env-file", help="Take the new value from this .env file (POSTGRES_PASSWORD, REDIS_PASSWORD, ...); the environment wins; generated when absent."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Check and show the steps, change nothing."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (required without a terminal)."),
-        timeout: float = typer.Option(300.0, "--timeout", help="Seconds each restarted workload has to roll out Ready."),
+        env_file: Optional[Path] = option.env_file("Take the new value from this .env file (POSTGRES_PASSWORD, REDIS_PASSWORD, ...); the environment wins; generated when absent."),
+        dry_run: bool = option.dry_run("Check and show the steps, change nothing."),
+        yes: bool = option.yes("Do not ask (required without a terminal)."),
+        timeout: float = option.timeout(300.0, "Seconds each restarted workload has to roll out Ready."),
     ) -> None:
         """Change a credential in its server (PostgreSQL ALTER ROLE, Redis CONFIG SET requirepass)
         and its Secret together, restart the workloads that read it one by one (each must become
         Ready), and put the old value back everywhere if any step fails. Exit 1 when it failed."""
         import sys
 
-        from tripgenctl.config import load
         from tripgenctl.ops import rotate, secrets as ops
 
         rotate.get_credential(credential)  # an unknown name is a usage error before any connection
         opts = options(ctx)
-        values = ops.sources(env_file)
+        values = ops.sources(env_file, os.environ)
 
         def ask(question: str) -> None:  # the command's one confirmation
             confirm(question, yes)
@@ -89,5 +87,5 @@ def register(app: typer.Typer) -> None:
         def say(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
 
-        result = rotate.rotate(opts.kube(), credential, load(), values, confirm=ask, dry_run=dry_run, timeout=timeout, say=say)
+        result = rotate.rotate(opts.kube(), credential, config_of(ctx), values, confirm=ask, dry_run=dry_run, timeout=timeout, say=say)
         report(result, opts.output)

@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import typer
 
-from tripgenctl.cli.common import handle_errors, options
+from tripgenctl.cli.common import exit_for, options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("status")
-    @handle_errors
     def status(ctx: typer.Context) -> None:
         """Workloads (desired/ready, remembered count, state and its age, image, drift) and pods;
         overall UP / DOWN / DEGRADED / TRANSITIONING."""
-        from tripgenctl.config import load
         from tripgenctl.ops import cost, workloads
         from tripgenctl.render import render
 
         opts = options(ctx)
         kube = opts.kube()
         result = workloads.read(kube, manifests=True)
-        result.cost_this_month = cost.summary_line(kube, opts.config or load())
+        result.cost_this_month = cost.summary_line(kube, config_of(ctx))
         render(result, opts.output)
         if result.exit_code:  # shown as unknown; a script must not read it as "none"
             typer.echo(f"error: {result.unknown_message()}", err=True)
-            raise typer.Exit(result.exit_code)
+        exit_for(result)

@@ -8,12 +8,11 @@ from typing import List, Optional, Sequence
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, confirm, handle_errors, options
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import config_of, confirm, exit_for, options
 
-EXCLUDE_HELP = "Leave this workload alone (repeatable). The annotation tripgenctl.io/exclude=true does the same."
 CLUSTER_HELP_DOWN = "Then stop the AKS cluster itself (Azure; the config's azure section): the nodes are most of the bill. Only after the namespace went down cleanly."
 CLUSTER_HELP_UP = "First start the AKS cluster (Azure; the config's azure section), fetch fresh credentials, wait for the API server."
-NOTIFY_HELP = "Webhook (Slack/Teams-compatible) told when the run fails or skips. With --scheduled, $TRIPGENCTL_NOTIFY_URL or config schedule.notify_url are used too."
 
 
 def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool = False, exclude: Sequence[str] = (),
@@ -39,7 +38,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     request = updown.Request(action, opts.namespace, opts.context, opts.kubeconfig, yes=yes, dry_run=dry_run, exclude=tuple(exclude),
                              include_data=include_data, wait=wait, timeout=timeout, wait_lock=wait_lock, scheduled=scheduled,
                              log_format=log_format, notify_url=notify_url, cluster=cluster,
-                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops, config=opts.config)
+                             allow_other_context=allow_other_context, ignore_gitops=ignore_gitops, config=config_of(ctx))
 
     def show_result(result) -> None:
         if log_format != "json" or is_machine(opts.output):  # JSON log lines already carry it, unless -o json/yaml asks for stdout
@@ -53,60 +52,63 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
         show_result=show_result,
         say=lambda text, err: typer.echo(text, err=err),
     )
-    if outcome.error is not None:
-        if log_format == "json":
-            raise typer.Exit(outcome.error.exit_code)  # already logged as one JSON line: no plain `error:` line
-        raise outcome.error
-    if not outcome.ok:
-        raise typer.Exit(1)
+    if outcome.error is not None and log_format != "json":
+        raise outcome.error  # one plain `error:` line (with --log-format json it is already logged as a JSON line)
+    exit_for(outcome)
+
+
+# The options `up` and `down` both take, declared once: option.shared adds them to each command
+# (the ones whose help says what that command waits for or skips are the commands' own).
+RUN_OPTIONS = dict(
+    yes=(bool, lambda: option.yes(option.YES_CRON_HELP)),
+    exclude=(Optional[List[str]], option.exclude),
+    dry_run=(bool, lambda: option.dry_run("Print the plan (workload, from → to) and change nothing.")),
+    wait_lock=(bool, option.wait_lock),
+    log_format=(str, lambda: option.log_format(option.RUN_LOG_FORMAT_HELP)),
+    notify=(Optional[str], option.notify),
+    allow_other_context=(bool, option.allow_other_context),
+)
+
+
+def _run(shared: dict) -> dict:
+    """RUN_OPTIONS' values as execute() takes them."""
+    shared = dict(shared)
+    shared["exclude"] = shared.get("exclude") or ()
+    shared["notify_url"] = shared.pop("notify", None)
+    return shared
 
 
 def register(app: typer.Typer) -> None:
     @app.command("down")
-    @handle_errors
+    @option.shared(**RUN_OPTIONS)
     def down(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
         include_data: bool = typer.Option(False, "--include-data", help="Also stop Redis, then PostgreSQL (after the apps; the PVC is kept)."),
-        exclude: Optional[List[str]] = typer.Option(None, "--exclude", help=EXCLUDE_HELP),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (workload, from → to) and change nothing."),
-        no_wait: bool = typer.Option(False, "--no-wait", help="Scale and return without waiting for the pods to stop."),
-        timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for the pods to stop."),
-        wait_lock: bool = typer.Option(False, "--wait-lock", help="If another up/down holds the lock, wait for it instead of failing."),
-        scheduled: bool = typer.Option(False, "--scheduled", help="Run as the nightly job: skip when someone keeps the environment awake."),
-        log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json (a terminal gets a live view)."),
-        notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help=NOTIFY_HELP),
-        cluster: bool = typer.Option(False, "--cluster", help=CLUSTER_HELP_DOWN),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        no_wait: bool = option.no_wait("Scale and return without waiting for the pods to stop."),
+        timeout: float = option.timeout(300, "Seconds to wait for the pods to stop."),
+        scheduled: bool = option.scheduled("Run as the nightly job: skip when someone keeps the environment awake."),
+        cluster: bool = option.cluster(CLUSTER_HELP_DOWN),
         ignore_gitops: bool = typer.Option(False, "--ignore-gitops", help="Scale even where an Argo CD Application or Flux object managing the namespace cannot be paused (it will likely put the replicas back)."),
+        **shared,
     ) -> None:
         """Scale the applications to 0, remembering each one's replica count (databases stay up).
         Exit codes: 0 done (or a scheduled run skipped), 1 a workload did not stop or the cluster
         refused (forbidden, lock held), 2 usage error or the cluster cannot be reached."""
-        execute(ctx, "down", yes=yes, dry_run=dry_run, exclude=exclude or (), include_data=include_data, wait=not no_wait, timeout=timeout,
-                wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster,
-                allow_other_context=allow_other_context, ignore_gitops=ignore_gitops)
+        execute(ctx, "down", include_data=include_data, wait=not no_wait, timeout=timeout, scheduled=scheduled, cluster=cluster,
+                ignore_gitops=ignore_gitops, **_run(shared))
 
     @app.command("up")
-    @handle_errors
+    @option.shared(**RUN_OPTIONS)
     def up(
         ctx: typer.Context,
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (cron). Without a terminal, required."),
-        exclude: Optional[List[str]] = typer.Option(None, "--exclude", help=EXCLUDE_HELP),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (workload, from → to) and change nothing."),
-        no_wait: bool = typer.Option(False, "--no-wait", help="Scale in order and return without waiting for readiness."),
-        timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for everything to become Ready."),
-        wait_lock: bool = typer.Option(False, "--wait-lock", help="If another up/down holds the lock, wait for it instead of failing."),
-        scheduled: bool = typer.Option(False, "--scheduled", help="Run as the morning job: skip on configured holidays."),
-        log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json (a terminal gets a live view)."),
-        notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help=NOTIFY_HELP),
-        cluster: bool = typer.Option(False, "--cluster", help=CLUSTER_HELP_UP),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        no_wait: bool = option.no_wait("Scale in order and return without waiting for readiness."),
+        timeout: float = option.timeout(300, "Seconds to wait for everything to become Ready."),
+        scheduled: bool = option.scheduled("Run as the morning job: skip on configured holidays."),
+        cluster: bool = option.cluster(CLUSTER_HELP_UP),
+        **shared,
     ) -> None:
         """Restore every workload's remembered count: PostgreSQL and Redis first (Ready, and
         PostgreSQL answers SELECT 1), then the applications, then a health smoke test.
         Exit codes: 0 done (or a scheduled run skipped), 1 something did not come up or the
         cluster refused, 2 usage error or the cluster cannot be reached."""
-        execute(ctx, "up", yes=yes, dry_run=dry_run, exclude=exclude or (), wait=not no_wait, timeout=timeout,
-                wait_lock=wait_lock, scheduled=scheduled, log_format=log_format, notify_url=notify, cluster=cluster,
-                allow_other_context=allow_other_context)
+        execute(ctx, "up", wait=not no_wait, timeout=timeout, scheduled=scheduled, cluster=cluster, **_run(shared))

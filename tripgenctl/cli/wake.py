@@ -8,23 +8,23 @@ from typing import Optional
 
 import typer
 
-from tripgenctl.cli.common import ALLOW_OTHER_CONTEXT_HELP, handle_errors, options
+from tripgenctl.cli import options as option
+from tripgenctl.cli.common import options, config_of
 
 
 def register(app: typer.Typer) -> None:
     @app.command("wake")
-    @handle_errors
     def wake(
         ctx: typer.Context,
         for_: Optional[str] = typer.Option(None, "--for", metavar="DURATION", help="Keep it awake this long from now: 3h, 90m, 1h30m."),
         until: Optional[str] = typer.Option(None, "--until", metavar="HH:MM", help="Keep it awake until this time of day (schedule time zone; tomorrow if already past)."),
         cancel: bool = typer.Option(False, "--cancel", help="Forget a previous wake: the nightly down runs as scheduled (nothing is scaled now)."),
         extend: Optional[str] = typer.Option(None, "--extend", metavar="DURATION", help="Keep it awake this much longer than the current wake (from now if none): 1h, 30m. Nothing is scaled."),
-        notify: Optional[str] = typer.Option(None, "--notify", metavar="URL", help="Webhook told once the environment is ready (who woke it, how long it took, until when it stays up)."),
-        no_wait: bool = typer.Option(False, "--no-wait", help="Scale and return without waiting for readiness."),
-        timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for everything to become Ready."),
-        log_format: str = typer.Option("text", "--log-format", help="Progress lines: text or json."),
-        allow_other_context: bool = typer.Option(False, "--allow-other-context", help=ALLOW_OTHER_CONTEXT_HELP),
+        notify: Optional[str] = option.notify("Webhook told once the environment is ready (who woke it, how long it took, until when it stays up)."),
+        no_wait: bool = option.no_wait("Scale and return without waiting for readiness."),
+        timeout: float = option.timeout(300, "Seconds to wait for everything to become Ready."),
+        log_format: str = option.log_format("Progress lines: text or json."),
+        allow_other_context: bool = option.allow_other_context(),
     ) -> None:
         """Bring the environment up now and record "awake until" on the namespace: the scheduled
         `down` skips (and logs why) until then (at most 30 days ahead). `tripgenctl status` shows it."""
@@ -32,7 +32,6 @@ def register(app: typer.Typer) -> None:
 
         from tripgenctl.cli import validate
         from tripgenctl.cli.updown import execute
-        from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import guard, schedule
 
@@ -42,7 +41,7 @@ def register(app: typer.Typer) -> None:
         if more is not None and (for_ or until or cancel):
             raise UsageError("--extend takes no --for / --until / --cancel")
         validate.seconds(timeout, "--timeout")
-        cfg = load()
+        cfg = config_of(ctx)
         opts = options(ctx)
         # the target guard before anything is written (the up below checks again)
         guard.require_expected(opts.kube(), cfg, "wake", allow_other_context=allow_other_context)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tripgenctl.config import ToolConfig
-from tripgenctl.errors import ConnectionFailed, ToolError, UsageError
+from tripgenctl.errors import ConnectionFailed, ProblemFound, ToolError, UsageError
 from tripgenctl.kube.errors import UNAUTHORIZED, classify, for_status, is_timeout, raise_for_status, short, timeout_error
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -30,6 +30,9 @@ class Kube:
     server: str
     calls: list[str] = field(default_factory=list)  # "METHOD path" of every request (benchmarks)
     request_timeout: float | None = None  # connect + read deadline of every request but watches (seconds)
+    # the run's configuration (workload names, deadlines), handed over by whoever connected:
+    # ops read the environment's names from the connection to it, never from a file of their own
+    config: ToolConfig = field(default_factory=ToolConfig, repr=False)
 
     @cached_property
     def core(self):
@@ -134,10 +137,10 @@ class Kube:
             base = _api_base(api_version)
             status, body = self.get_json(base, accept_status=(200, 404))
             if status != 200 or not isinstance(body, dict):
-                raise ToolError(f"the cluster does not serve {api_version}", 1)
+                raise ProblemFound(f"the cluster does not serve {api_version}")
             cache[api_version] = {r["kind"]: (r["name"], bool(r.get("namespaced"))) for r in body.get("resources", []) if "/" not in r["name"]}
         if kind not in cache[api_version]:
-            raise ToolError(f"the cluster does not serve {kind} in {api_version}", 1)
+            raise ProblemFound(f"the cluster does not serve {kind} in {api_version}")
         return cache[api_version][kind]
 
     def request_json(self, method: str, path: str, body: Any = None, content_type: str = "application/json", query: dict | None = None, what: str | None = None) -> tuple[int, Any]:
@@ -274,7 +277,7 @@ class Kube:
         try:
             if resp.status != 200:
                 body = raw.data
-                raise ToolError(f"watch {path}: HTTP {resp.status} {body[:200].decode(errors='replace')}", 1)
+                raise ProblemFound(f"watch {path}: HTTP {resp.status} {body[:200].decode(errors='replace')}")
             buffer = b""
             for chunk in raw.stream(amt=None, decode_content=False):
                 buffer += chunk
@@ -426,17 +429,19 @@ DEFAULT_REQUEST_TIMEOUT = ToolConfig.request_timeout  # one default, the config'
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None,
-            request_timeout: float | None = None) -> Kube:
+            request_timeout: float | None = None, config: ToolConfig | None = None) -> Kube:
     """Load a configuration like kubectl: explicit file, KUBECONFIG (colon-separated, merged),
     ~/.kube/config, else the in-cluster service account. Every request made through the Kube
     has a connect + read deadline of `request_timeout` seconds (default: the config's
-    request_timeout); watches pass their own."""
+    request_timeout); watches pass their own. `config` is the run's configuration (the CLI
+    loaded it once); without one, the defaults."""
+    run_config = config if config is not None else ToolConfig()  # before `config` below names the SDK's module
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
     from tripgenctl.kube import kubeconfig as kubeconfigs
 
-    seconds = request_timeout if request_timeout is not None else _configured_timeout()
+    seconds = request_timeout if request_timeout is not None else run_config.request_timeout
     paths = kubeconfig or os.environ.get("KUBECONFIG")
     default = Path.home() / ".kube" / "config"
     use_in_cluster = not paths and not default.exists() and IN_CLUSTER_TOKEN.exists()
@@ -474,15 +479,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
     configuration.retries = _retries()
     api_client = client.ApiClient(configuration)
     kube = Kube(api_client=api_client, namespace=namespace or ns_default or "tripgen-dev", context_name=ctx_name, server=configuration.host,
-                request_timeout=seconds)
+                request_timeout=seconds, config=run_config)
     _instrument(api_client, kube.calls, kube.server, seconds)
     return kube
-
-
-def _configured_timeout() -> float:
-    from tripgenctl.config import load
-
-    return load().request_timeout
 
 
 def _pick_context(contexts, active, wanted):

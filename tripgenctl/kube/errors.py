@@ -16,7 +16,7 @@ import json
 import socket
 from typing import Any
 
-from tripgenctl.errors import EXIT_USAGE, ConnectionFailed, ToolError
+from tripgenctl.errors import EXIT_USAGE, ConnectionFailed, ProblemFound, ToolError
 
 UNAUTHORIZED = "unauthorized (401): the credentials in the kubeconfig were rejected"
 
@@ -138,7 +138,7 @@ def classify(exc: BaseException, what: str, server: str = "", seconds: float | N
         reason = getattr(exc, "reason", None) or exc
         where = f"the API server {server} ({what})" if server and server not in what else what
         return Unavailable(f"cannot reach {where}: {short(reason)}")
-    return ToolError(f"{what}: {type(exc).__name__}: {short(exc)}", 1)
+    return ProblemFound(f"{what}: {type(exc).__name__}: {short(exc)}")
 
 
 def _api_body(exc) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import urlencode
 
-from tripgenctl.errors import ConnectionFailed, ToolError
+from tripgenctl.errors import ConnectionFailed, ProblemFound, ToolError
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 STDERR_KEEP = 256 * 1024  # stderr kept for messages; the rest is dropped, not buffered
@@ -251,7 +251,7 @@ def open_exec(kube, pod: str, command: list[str], container: str | None = None, 
         if status in (401,):
             raise ConnectionFailed(f"exec in pod {pod}: unauthorized") from None
         if status:
-            raise ToolError(f"exec in pod {pod}: {message}", 1) from None
+            raise ProblemFound(f"exec in pod {pod}: {message}") from None
         if isinstance(exc, TimeoutError) or "timed out" in message:
             raise ExecTimeout(what, websocket.getdefaulttimeout(), "connection") from None
         raise ConnectionFailed(f"cannot reach the API server for exec in pod {pod}: {message}") from None

@@ -262,8 +262,8 @@ def backup(
         n += 1
     partial = final.with_name(final.name + ".partial")
     meta_file = metadata_path(final)
-    limits = postgres.limits()
-    pod = postgres.pod_name()
+    limits = postgres.limits(kube)
+    pod = postgres.pod_name(kube)
     app = postgres.application_name("backup")
     script = (postgres.ENV_PRELUDE + postgres.session_env(app, limits.lock_wait, limits.statement)
               + postgres.watchdog(limits.lock_wait) + BACKUP_SCRIPT)

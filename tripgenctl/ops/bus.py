@@ -145,21 +145,17 @@ def _judge(facts, expected: tuple[int, int]) -> QueueCheck:
     )
 
 
-def expected_queues(profile: str | None = None) -> dict[str, tuple[int, int]]:
-    if profile is None:
-        from tripgenctl.config import load
-
-        profile = load().profile
-    return QUEUES.get(profile, QUEUES["001"])
+def expected_queues(profile: str | None) -> dict[str, tuple[int, int]]:
+    """The SPEC's queues for the configured profile (the caller's config; 001's when unknown)."""
+    return QUEUES.get(profile or "001", QUEUES["001"])
 
 
-def check_connection_string(connection_string: str, expected: dict[str, tuple[int, int]] | None = None,
+def check_connection_string(connection_string: str, expected: dict[str, tuple[int, int]],
                             source: str = "connection string") -> BusCheckResult:
     """Parse, authenticate, and compare the SPEC's queues. Problems are findings (ok=False),
     not exceptions, so doctor can include them."""
     from tripgenctl.azure.servicebus import BusUnreachable, KeyRejected, read_queues
 
-    expected = expected if expected is not None else expected_queues()
     try:
         parts = parse_connection_string(connection_string)
     except MalformedConnectionString as exc:
@@ -206,4 +202,4 @@ def check_from_secret(kube, namespace: str | None = None, expected: dict[str, tu
     if value is None:
         return BusCheckResult(False, None, None, source, [BusFinding(f"Secret {SECRET} (key {SECRET_KEY}) not found in namespace {ns}")],
                               "create it: tripgenctl secrets init with SERVICEBUS_CONNECTION_STRING set")
-    return check_connection_string(value, expected, source)
+    return check_connection_string(value, expected if expected is not None else expected_queues(kube.config.profile), source)

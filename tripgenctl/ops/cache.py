@@ -13,10 +13,9 @@ from tripgenctl.kube.pods import Pod
 
 
 
-def pod_name() -> str:
-    from tripgenctl.config import load
-
-    return load().workloads.redis_pod
+def pod_name(kube) -> str:
+    """redis-0, or <configured StatefulSet>-0 (the run's config, carried by the connection)."""
+    return kube.config.workloads.redis_pod
 
 # redis-cli reads REDISCLI_AUTH; the official chart/image keep the password in REDIS_PASSWORD.
 PRELUDE = 'if [ -n "${REDIS_PASSWORD:-}" ]; then export REDISCLI_AUTH="$REDIS_PASSWORD"; fi; '
@@ -30,27 +29,25 @@ class FlushResult:
     dry_run: bool = False
 
 
-def redis_timeout() -> float:
-    from tripgenctl.config import load
-
-    return load().timeouts.redis
+def redis_timeout(kube) -> float:
+    return kube.config.timeouts.redis
 
 
 def redis_cli(kube, *args: str, after: str = "nothing was flushed") -> str:
     """One redis-cli command in the pod. `after` says, in a timeout message, what state
     the data is in when no answer came."""
-    seconds = redis_timeout()
+    seconds = redis_timeout(kube)
     shown = " ".join(a for a in args if not a.isdigit() and a != "-n")
     try:
-        res = execstream.run(kube, pod_name(), ["sh", "-c", PRELUDE + 'exec redis-cli --no-auth-warning "$@"', "sh", *args],
-                             timeout=seconds, what=f"redis-cli {shown} in pod {pod_name()}")
+        res = execstream.run(kube, pod_name(kube), ["sh", "-c", PRELUDE + 'exec redis-cli --no-auth-warning "$@"', "sh", *args],
+                             timeout=seconds, what=f"redis-cli {shown} in pod {pod_name(kube)}")
     except execstream.ExecTimeout as exc:
-        raise ToolError(f"redis in pod {pod_name()} did not answer {shown} within {seconds:g}s ({exc.phase} deadline; "
+        raise ToolError(f"redis in pod {pod_name(kube)} did not answer {shown} within {seconds:g}s ({exc.phase} deadline; "
                         f"is it frozen or overloaded?): {after}") from None
     out = res.stdout.decode(errors="replace").strip()
     err = res.stderr_text().strip()
     if not res.ok:
-        raise ToolError(f"redis-cli in {pod_name()} failed: {err or out or res.failure_message}")
+        raise ToolError(f"redis-cli in {pod_name(kube)} failed: {err or out or res.failure_message}")
     if out.startswith("ERR") or out.startswith("NOAUTH") or out.startswith("WRONGPASS") or "(error)" in out:
         raise ToolError(_explain(out))
     return out
@@ -84,7 +81,7 @@ def total_keys(kube, after: str = "nothing was flushed") -> int:
 
 
 def require_pod(kube) -> None:
-    pod = pod_name()
+    pod = pod_name(kube)
     p = Pod.get(kube, pod)
     if p.phase != "Running":
         raise ToolError(f"pod {pod} is not running (phase {p.phase}); try: tripgenctl up --include-data")
@@ -102,7 +99,7 @@ def flush(kube, gate, db: int | None = None, asynchronous: bool = False) -> Flus
     command = (["-n", str(db), "FLUSHDB"] if db is not None else ["FLUSHALL"]) + (["ASYNC"] if asynchronous else [])
     shown = " ".join(c for c in command if c != "-n" and not c.isdigit()) + (f" (db {db})" if db is not None else "")
     plan = Plan("cache flush", kube.context_name, kube.namespace,
-                [Change(f"Redis {pod_name()}" + (f" db {db}" if db is not None else " (all databases)"), f"{shown}: {before} keys will be deleted")],
+                [Change(f"Redis {pod_name(kube)}" + (f" db {db}" if db is not None else " (all databases)"), f"{shown}: {before} keys will be deleted")],
                 destructive=True)
 
     def work(_backup: str | None) -> FlushResult:

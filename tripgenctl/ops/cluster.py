@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from tripgenctl.config import AzureConfig
 from tripgenctl.errors import ToolError, UsageError
 
 # operations in progress, as provisioningState reports them
@@ -88,17 +89,14 @@ class Progress:
     status: str  # the ARM operation's status (InProgress ...) or a phase name
 
 
-def resolve_target(subscription: str | None = None, resource_group: str | None = None, cluster_name: str | None = None, config=None):
-    """Options win, then AZURE_SUBSCRIPTION_ID, then the tool config ([azure] section, whose
-    defaults are the SPEC's rg-tripgen-dev / aks-tripgen-dev)."""
+def resolve_target(subscription: str | None = None, resource_group: str | None = None, cluster_name: str | None = None, *, config):
+    """Options win, then the run's config ([azure] section, whose defaults are the SPEC's
+    rg-tripgen-dev / aks-tripgen-dev; AZURE_SUBSCRIPTION_ID already applied over its
+    subscription when the CLI built it)."""
     from tripgenctl.azure.aks import AksTarget
 
-    if config is None:
-        from tripgenctl.config import load
-
-        config = load()
     az = config.azure
-    sub = subscription or os.environ.get("AZURE_SUBSCRIPTION_ID") or az.subscription
+    sub = subscription or az.subscription
     if not sub:
         raise UsageError("no Azure subscription: pass --subscription, set AZURE_SUBSCRIPTION_ID, or set azure.subscription in the config")
     return AksTarget(subscription=sub, resource_group=resource_group or az.resource_group, cluster_name=cluster_name or az.cluster_name)
@@ -107,7 +105,7 @@ def resolve_target(subscription: str | None = None, resource_group: str | None =
 def _door(target, poll_interval: float | None = None):
     from tripgenctl.azure.aks import Aks
 
-    interval = poll_interval if poll_interval is not None else float(os.environ.get("TRIPGENCTL_AZURE_POLL_INTERVAL", "5"))
+    interval = poll_interval if poll_interval is not None else AzureConfig.poll_interval  # callers pass config azure.poll_interval
     return Aks(target, poll_interval=interval)
 
 
@@ -300,10 +298,8 @@ def cluster_stop(target, confirm: Callable[[str], None] | None = None, wait: boo
         if status.power_state == "Stopped" and status.provisioning_state == "Succeeded":
             return ClusterActionResult("stop", status.cluster, "already stopped", status.power_state, status.provisioning_state, 0.0,
                                        f"{status.cluster} is already stopped; nothing to do")
-        if cooldown is None:
-            from tripgenctl.config import load
-
-            cooldown = load().azure.power_cooldown_minutes
+        if cooldown is None:  # callers pass config azure.power_cooldown_minutes
+            cooldown = AzureConfig.power_cooldown_minutes
         refusal = stop_refusal(status, cooldown)
         if refusal:
             raise OperationRefused(refusal)
@@ -417,14 +413,10 @@ def first_kubeconfig(value: str | None) -> str | None:
 
 
 def default_kubeconfig_path(explicit: str | None = None) -> Path:
-    """--file, else the first file of --kubeconfig / KUBECONFIG, else ~/.kube/config."""
+    """--file, else the first file of --kubeconfig / KUBECONFIG (the CLI's --kubeconfig option
+    reads KUBECONFIG and passes its first file here), else ~/.kube/config."""
     if explicit:
         return Path(explicit).expanduser()
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        first = [p for p in env.split(os.pathsep) if p]
-        if first:
-            return Path(first[0]).expanduser()
     return Path.home() / ".kube" / "config"
 
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.kube import retry
 from tripgenctl.kube.client import answered
 from tripgenctl.kube.errors import Conflict, Forbidden, KubeError, NotFound, Unavailable, body_message
@@ -193,7 +193,7 @@ def pause(kube, c: Control, by: str, at: str, guard: Guard = None) -> None:
             refresh_from(c, body)
         c.ok, c.result = True, "paused"
         return
-    raise ToolError(f"{what}: kept conflicting", 1)
+    raise ProblemFound(f"{what}: kept conflicting")
 
 
 def _settle(kube, c: Control, write: Callable[[], object]) -> tuple[bool | None, object]:
@@ -226,7 +226,7 @@ def resume(kube, c: Control, guard: Guard = None) -> None:
             return
         c.ok, c.result = True, f"restored ({describe(c.recorded)})"
         return
-    raise ToolError(f"{what}: kept conflicting", 1)
+    raise ProblemFound(f"{what}: kept conflicting")
 
 
 def list_objects(kube, api_version: str, plural: str, namespace: str) -> tuple[list[dict] | None, str | None]:

@@ -96,7 +96,7 @@ def _ident(value: str) -> str:
 def psql_stdin(kube, sql: str, pod: str | None = None) -> list[list[str]]:
     """Rows of SQL sent on psql's stdin inside the pod (never on a command line: `ps` in the
     container would show it), as the image's superuser over the local socket."""
-    pod = pod or postgres.pod_name()
+    pod = pod or postgres.pod_name(kube)
     script = postgres.ENV_PRELUDE + 'exec psql -X -q -A -t -F "$(printf "\\t")" -v ON_ERROR_STOP=1 -U "$U" -d postgres'
     # stdin ends with the v5 protocol's close (as db restore's does); no \q: psql leaving before
     # that close arrives would cut the stream and lose the exit status
@@ -215,7 +215,7 @@ class redis_session:
     def __init__(self, kube, pod: str | None = None, timeout: float = 10.0):
         from tripgenctl.ops import cache
 
-        self.kube, self.pod, self.timeout = kube, pod or cache.pod_name(), timeout
+        self.kube, self.pod, self.timeout = kube, pod or cache.pod_name(kube), timeout
 
     def __enter__(self) -> Redis:
         self._forward = self.kube.port_forward(self.pod, 6379)

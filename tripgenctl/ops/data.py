@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from tripgenctl import manifests
-from tripgenctl.errors import ProblemFound, ToolError, UsageError
+from tripgenctl.errors import ProblemFound, UsageError
 from tripgenctl.ops import jobs, postgres, validation, waiting
 from tripgenctl.ops.jobs import JobOutcome
 
@@ -92,8 +92,8 @@ def script_configmaps(namespace: str, sql_path: Path | None = None) -> list[dict
     return out
 
 
-def ordered_jobs(namespace: str, profile: str | None = None) -> list[dict]:
-    objects = manifests.render(namespace, profile, subdir="data-init")
+def ordered_jobs(namespace: str, profile: str | None = None, config=None) -> list[dict]:
+    objects = manifests.render(namespace, profile, subdir="data-init", config=config)
     by_name = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "Job"}
     missing = [n for n in JOB_ORDER if n not in by_name]
     if missing:
@@ -104,13 +104,13 @@ def ordered_jobs(namespace: str, profile: str | None = None) -> list[dict]:
 def require_postgres(kube, timeout: float, on_update: Progress | None = None) -> None:
     """Wait (by watch) for postgresql-0 to be Ready; a clear timeout instead of a hang when the
     StatefulSet is scaled to 0 or the pod never comes up."""
-    pod = postgres.pod_name()
+    pod = postgres.pod_name(kube)
     if on_update:
         on_update(f"waiting for pod {pod} to be Ready (timeout {timeout:g}s)")
     if waiting.wait_pod_condition(kube, pod, "Ready", timeout) is None:
-        raise ToolError(
+        raise ProblemFound(
             f"timed out after {timeout:g}s waiting for PostgreSQL: pod {pod} in namespace {kube.namespace} is not Ready "
-            f"(scaled to 0? run `tripgenctl up`); no Job was started", 1)
+            f"(scaled to 0? run `tripgenctl up`); no Job was started")
 
 
 def require_secret(kube) -> None:
@@ -144,7 +144,7 @@ def init(kube, profile: str | None = None, force: bool = False, timeout: float =
     if force and gate is not None:
         gate.guard(kube, "data init --force")
     configmaps = script_configmaps(namespace, sql_path)  # bad --sql-dir fails before touching anything
-    job_objects = ordered_jobs(namespace, profile)
+    job_objects = ordered_jobs(namespace, profile, kube.config)
     require_secret(kube)
     require_postgres(kube, timeout, on_update)
     database = postgres.credentials(kube).database
@@ -190,7 +190,7 @@ def validate(kube, expect_sample: bool = False) -> validation.ValidationReport:
     from tripgenctl import pg
 
     with pg.session(kube, application_name="tripgenctl-validate") as s:
-        return validation.validate_session(s, s.database, target=f"{kube.namespace}/{postgres.pod_name()}", expect_sample=expect_sample)
+        return validation.validate_session(s, s.database, target=f"{kube.namespace}/{postgres.pod_name(kube)}", expect_sample=expect_sample)
 
 
 def backup_available() -> bool:
@@ -207,7 +207,7 @@ def reset(kube, gate, profile: str | None = None, timeout: float = 300.0, sql_pa
     gate.guard(kube, "data reset")
     namespace = kube.namespace
     configmaps = script_configmaps(namespace, sql_path)
-    job_objects = ordered_jobs(namespace, profile)
+    job_objects = ordered_jobs(namespace, profile, kube.config)
     require_secret(kube)
     require_postgres(kube, timeout, on_update)
     creds = postgres.credentials(kube)

@@ -180,7 +180,7 @@ def _list_workloads(kube, namespace: str, kind: str) -> tuple[list[dict], str]:
     try:
         found = resources.listing(kube, "apps/v1", kind, namespace, what=f"list {kind.lower()}s in {namespace}")
     except KubeError as exc:
-        raise ToolError(f"list {kind.lower()}s in {namespace}: HTTP {exc.status}", 1) from None
+        raise ProblemFound(f"list {kind.lower()}s in {namespace}: HTTP {exc.status}") from None
     return found.items, found.resource_version
 
 
@@ -333,12 +333,10 @@ class Plan:
         return f"deploy profile {self.profile} to {context}/{self.namespace}: {'; '.join(parts)}. Continue?"
 
 
-def _infer_profile(namespace: str, items: list[Planned]) -> str:
+def _infer_profile(namespace: str, items: list[Planned], cfg) -> str:
     """For a namespace deployed before the profile was recorded: the one profile whose
     PostgreSQL image is the live one, else ""."""
-    from tripgenctl.config import load
-
-    pg = load().workloads.postgres
+    pg = cfg.workloads.postgres
     live = next((p.live for p in items if p.obj["kind"] == "StatefulSet" and p.obj["metadata"]["name"] == pg and p.live), None)
     if live is None:
         return ""
@@ -346,7 +344,7 @@ def _infer_profile(namespace: str, items: list[Planned]) -> str:
     _default, profiles = m.load_profiles()
     found = []
     for name in profiles:
-        sts = next((o for o in m.render(namespace, name) if o["kind"] == "StatefulSet" and o["metadata"]["name"] == pg), None)
+        sts = next((o for o in m.render(namespace, name, config=cfg) if o["kind"] == "StatefulSet" and o["metadata"]["name"] == pg), None)
         if sts is not None and next(iter(c.get("image") for c in m.containers(sts)), None) == image:
             found.append(name)
     return found[0] if len(found) == 1 else ""
@@ -378,7 +376,7 @@ def plan(kube, namespace: str, objects: list[dict], profile: str) -> Plan:
     recorded = ((ns_live or {}).get("metadata", {}).get("annotations") or {}).get(PROFILE_ANNOTATION, "")
     how = "recorded" if recorded else ""
     if not recorded and not missing:
-        recorded = _infer_profile(namespace, items)
+        recorded = _infer_profile(namespace, items, kube.config)
         how = "inferred from PostgreSQL's image" if recorded else ""
     return Plan(namespace, profile, recorded, how, missing, items,
                 prune=[x for x in stale if x.kind not in applyset.NEVER_PRUNED], keep=[x for x in stale if x.kind in applyset.NEVER_PRUNED],
@@ -437,7 +435,7 @@ def deploy(kube, namespace: str, profile: str | None = None, dry_run: bool = Fal
            on_update: Callable[[WorkloadStatus], None] | None = None, change_profile: bool = False, recreate: bool = False,
            confirm: Callable[[str], None] | None = None) -> DeployResult:
     prof = m.get_profile(profile)
-    objects = [applyset.mark(o, namespace) for o in m.render(namespace, prof.name)]
+    objects = [applyset.mark(o, namespace) for o in m.render(namespace, prof.name, config=kube.config)]
     for o in objects:
         if o["kind"] == "Namespace":
             o["metadata"].setdefault("annotations", {})[PROFILE_ANNOTATION] = prof.name

@@ -53,6 +53,11 @@ class DiffResult:
     def same(self) -> bool:
         return not self.differing and not self.missing and not self.extra
 
+    @property
+    def exit_code(self) -> int:
+        """1 when anything differs, as kubectl diff."""
+        return 0 if self.same else 1
+
 
 # ---- pure functions --------------------------------------------------------------------------
 
@@ -186,7 +191,7 @@ def _last(path: str) -> str:
 def diff(kube, namespace: str, profile: str | None = None) -> DiffResult:
     """Render the manifests for `namespace` and compare each with its live object."""
     prof = m.get_profile(profile)
-    objects = m.render(namespace, prof.name)
+    objects = m.render(namespace, prof.name, config=kube.config)
     result = DiffResult(namespace=namespace, profile=prof.name, objects=len(objects), differing=[], missing=[])
     for obj in objects:
         meta = obj["metadata"]

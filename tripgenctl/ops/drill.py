@@ -52,7 +52,7 @@ def _validate(kube, database: str):
     from tripgenctl.ops import validation
 
     with pg.session(kube, application_name="tripgenctl-drill", database=database) as session:
-        return validation.validate_session(session, database, target=f"{kube.namespace}/{postgres.pod_name()}")
+        return validation.validate_session(session, database, target=f"{kube.namespace}/{postgres.pod_name(kube)}")
 
 
 def drill(kube, backup_dir: Path, into: str | None = None, where: store.StoreUrl | None = None,

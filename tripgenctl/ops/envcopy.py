@@ -143,7 +143,7 @@ def render(source_namespace: str, namespace: str, profile: str | None, apps_only
     """The copy's objects: the environment's manifests in the copy's namespace; apps-only
     without PostgreSQL and Redis, the apps pointed at the source's servers and their own
     database and Redis DB index."""
-    objects = manifests.render(namespace, profile)
+    objects = manifests.render(namespace, profile, config=cfg)
     if not apps_only:
         return objects
     data = {cfg.workloads.postgres, cfg.workloads.redis}
@@ -419,7 +419,7 @@ def _load_sample(source, database: str) -> None:
     for name in ["schema.sql", *data.CONFIGMAPS["sample-data-scripts"]]:
         path = base / name
         script = postgres.ENV_PRELUDE + 'exec psql -X -q -v ON_ERROR_STOP=1 -U "$U" -d "$1" -o /dev/null -f -'
-        session = execstream.open_exec(source, postgres.pod_name(), ["sh", "-c", script, "sh", database], stdin=True)
+        session = execstream.open_exec(source, postgres.pod_name(source), ["sh", "-c", script, "sh", database], stdin=True)
         result = session.pump(stdin=iter([path.read_bytes()]))
         if result.exit_code != 0:
             raise ToolError(f"loading {name} into {database} failed: {postgres.error_summary(result.stderr_text(), name)}")

@@ -26,9 +26,9 @@ def path_for(backup: Path) -> Path:
 
 
 def dump(kube) -> bytes:
-    limits = postgres.limits()
-    r = execstream.run(kube, postgres.pod_name(), ["sh", "-c", postgres.ENV_PRELUDE + DUMP], timeout=limits.exec,
-                       what=f"pg_dumpall --globals-only in pod {postgres.pod_name()}")
+    limits = postgres.limits(kube)
+    r = execstream.run(kube, postgres.pod_name(kube), ["sh", "-c", postgres.ENV_PRELUDE + DUMP], timeout=limits.exec,
+                       what=f"pg_dumpall --globals-only in pod {postgres.pod_name(kube)}")
     if r.exit_code != 0:
         raise ToolError(f"backup failed: pg_dumpall --globals-only exited {r.exit_code}: {postgres.error_summary(r.stderr_text())}")
     return r.stdout
@@ -71,9 +71,9 @@ def apply(kube, path: Path, expected_sha256: str | None) -> GlobalsResult:
                 result.created.append(role)
         lines.append(line)
     script = ("\n".join(lines) + "\n").encode()
-    limits = postgres.limits()
-    r = execstream.run(kube, postgres.pod_name(), ["sh", "-c", postgres.ENV_PRELUDE + 'psql -X -q -v ON_ERROR_STOP=1 -U "$U" -d postgres -f -'],
-                       stdin=script, timeout=limits.exec, what=f"restore of roles in pod {postgres.pod_name()}")
+    limits = postgres.limits(kube)
+    r = execstream.run(kube, postgres.pod_name(kube), ["sh", "-c", postgres.ENV_PRELUDE + 'psql -X -q -v ON_ERROR_STOP=1 -U "$U" -d postgres -f -'],
+                       stdin=script, timeout=limits.exec, what=f"restore of roles in pod {postgres.pod_name(kube)}")
     if r.exit_code != 0:
         raise ToolError(f"restoring the roles of {path.name} failed (nothing restored): {postgres.error_summary(r.stderr_text(), path.name)}")
     return result

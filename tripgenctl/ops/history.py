@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.kube import resources
 from tripgenctl.kube.errors import Conflict
 from tripgenctl.timestamps import parse_time
@@ -85,14 +85,14 @@ def append(kube, namespace: str, entry: Entry, keep_months: int = 13, now: datet
                 code = resources.http_status(exc)
                 if code is None:
                     raise
-                raise ToolError(f"could not create configmap/{CONFIGMAP} for the history ({code})", 1) from None
+                raise ProblemFound(f"could not create configmap/{CONFIGMAP} for the history ({code})") from None
         cm.setdefault("data", {})[KEY] = text
         try:
             resources.replace(kube, cm)
             return
         except Conflict:
             continue  # a concurrent writer: read again
-    raise ToolError(f"configmap/{CONFIGMAP}: gave up after {WRITE_ATTEMPTS} concurrent updates", 1)
+    raise ProblemFound(f"configmap/{CONFIGMAP}: gave up after {WRITE_ATTEMPTS} concurrent updates")
 
 
 def record(kube, namespace: str, action: str, result: str, who: str, detail: str = "", keep_months: int = 13) -> str | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.kube.errors import Conflict, NotFound
 from tripgenctl.kube.leases import Lease
 
@@ -66,7 +66,7 @@ def user_host() -> str:
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in a container
-        user = os.environ.get("USER") or f"uid{os.getuid()}"
+        user = f"uid{os.getuid()}"  # getpass already tried $LOGNAME, $USER, $LNAME, $USERNAME
     return f"{user}@{socket.gethostname()}"
 
 
@@ -75,12 +75,10 @@ def identity() -> str:
     return f"{user_host()} pid {os.getpid()}"
 
 
-def lease_seconds() -> int:
-    value = os.environ.get("TRIPGENCTL_LOCK_SECONDS")
-    try:
-        return max(1, int(value)) if value else DEFAULT_SECONDS
-    except ValueError:
-        return DEFAULT_SECONDS
+def lease_seconds(kube) -> int:
+    """The configured lease (config lock_seconds, $TRIPGENCTL_LOCK_SECONDS applied when the CLI
+    built the config), at least one second."""
+    return max(1, int(getattr(kube.config, "lock_seconds", DEFAULT_SECONDS)))
 
 
 def _now() -> datetime:
@@ -213,7 +211,7 @@ class Lock:
                 self._confirmed = started
                 self.failure = None
                 return
-            raise ToolError(f"cannot renew lock: lease {LEASE_NAME} kept changing under us (3 conflicts in a row)", 1)
+            raise ProblemFound(f"cannot renew lock: lease {LEASE_NAME} kept changing under us (3 conflicts in a row)")
 
     def release(self) -> None:
         """Clear the holder (rv-guarded: never clears a lock someone else took after expiry)."""
@@ -272,7 +270,7 @@ def try_acquire(kube, holder: str, seconds: int, action: str = "") -> tuple[Lock
             if lease is None:  # the create of a namespace that does not exist
                 raise ToolError(f'namespace "{kube.namespace}" not found', 2) from None
             continue  # deleted between our read and our write: look again
-    raise ToolError(f"lease {LEASE_NAME}: too many conflicting writers", 1)
+    raise ProblemFound(f"lease {LEASE_NAME}: too many conflicting writers")
 
 
 def locked_message(info: LockInfo) -> str:
@@ -288,7 +286,7 @@ def held(kube, action: str, wait: bool = False, timeout: float | None = None, on
     lost while the block runs, the block is interrupted (main thread only: a signal ends any
     wait) and this raises LostLock; writes in the block call lock.confirm() first."""
     holder = identity()
-    seconds = lease_seconds()
+    seconds = lease_seconds(kube)
     deadline = None if timeout is None else time.monotonic() + timeout
     lock: Lock | None = None
     announced = None

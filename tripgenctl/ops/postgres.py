@@ -21,11 +21,9 @@ from tripgenctl.kube.secrets import Secret
 CONTAINER = None  # the StatefulSet's only container
 
 
-def pod_name() -> str:
-    """postgresql-0, or <configured StatefulSet>-0."""
-    from tripgenctl.config import load
-
-    return load().workloads.postgres_pod
+def pod_name(kube) -> str:
+    """postgresql-0, or <configured StatefulSet>-0 (the run's config, carried by the connection)."""
+    return kube.config.workloads.postgres_pod
 
 SECRET = "postgresql-secret"
 
@@ -47,7 +45,7 @@ def credentials(kube) -> DbCredentials:
 
 
 def require_ready(kube, pod: str | None = None) -> None:
-    pod = pod or pod_name()
+    pod = pod or pod_name(kube)
     p = Pod.get(kube, pod)
     if p.phase != "Running" or not p.ready:
         raise ToolError(f"pod {pod} is not ready (phase {p.phase}); is PostgreSQL scaled down? try: tripgenctl up")
@@ -60,11 +58,9 @@ ENV_PRELUDE = (
 )
 
 
-def limits():
-    """The configured deadlines (tripgenctl.config.TimeoutsConfig)."""
-    from tripgenctl.config import load
-
-    return load().timeouts
+def limits(kube):
+    """The configured deadlines (tripgenctl.config.TimeoutsConfig) of the run's config."""
+    return kube.config.timeouts
 
 
 CONNECT_TIMEOUT = 10  # seconds for libpq to connect (a frozen server accepts and never answers)
@@ -208,8 +204,8 @@ ORDER BY a.xact_start LIMIT 3
 def psql(kube, sql: str, database: str, pod: str | None = None) -> list[list[str]]:
     """Rows of a query run with psql inside the pod (tab-separated, unaligned), within the
     configured lock and statement deadlines; a lock not granted in time names who holds it."""
-    pod = pod or pod_name()
-    t = limits()
+    pod = pod or pod_name(kube)
+    t = limits(kube)
     statement = min(t.statement, t.exec)
     script = ENV_PRELUDE + session_env(application_name("query"), t.lock_wait, statement) + \
         'exec psql -X -q -A -t -F "$(printf "\\t")" -v ON_ERROR_STOP=1 -U "$U" -d "$1" -c "$2"'

@@ -41,6 +41,11 @@ class RestoreResult:
 
     __sections__ = ("problems",)
 
+    @property
+    def exit_code(self) -> int:
+        """1 when the restored row counts differ from the backup's (errors.exit_code_of)."""
+        return 1 if self.counts_match is False else 0
+
 
 PLAIN_PREAMBLE = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
 PLAIN_BEGIN = b"BEGIN;\n"
@@ -170,7 +175,7 @@ def restore(
     elif safety_backup:
         safety = backup(kube, backup_dir, name=now_utc().strftime("pre-restore-%Y%m%d-%H%M%S"), kind="safety", unique=True).file
     roles_note = globals_dump.apply(kube, roles_file, meta.globals_sha256 if meta else None).text() if with_globals else None
-    limits = postgres.limits()
+    limits = postgres.limits(kube)
     app = postgres.application_name("restore")
     # pg_restore and plain dumps set lock_timeout and statement_timeout to 0 themselves: the
     # watchdog enforces both (and names the blocker); PGOPTIONS covers what runs before that.
@@ -193,8 +198,8 @@ def restore(
         sent_all.append(True)
 
     try:
-        session = execstream.open_exec(kube, postgres.pod_name(), ["sh", "-c", script, "sh", database, postgres.watch_sql(app, limits.lock_wait, limits.statement)],
-                                       stdin=True, timeout=stream_idle(limits), what=f"restore in pod {postgres.pod_name()}")
+        session = execstream.open_exec(kube, postgres.pod_name(kube), ["sh", "-c", script, "sh", database, postgres.watch_sql(app, limits.lock_wait, limits.statement)],
+                                       stdin=True, timeout=stream_idle(limits), what=f"restore in pod {postgres.pod_name(kube)}")
         result = session.pump(stdin=tracked())
         if result.exit_code is None and sent_all and not into:
             # COMMIT (or the archive's end) had gone out: whether it landed is unknown

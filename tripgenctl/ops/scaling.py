@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.kube import resources, retry
 from tripgenctl.kube import workloads as kw
 from tripgenctl.kube.errors import Conflict
@@ -334,7 +334,7 @@ def remember(kube, step: Step, by: str, at: str, guard: Guard = None) -> int | N
         rv = cur.resource_version
         step.snapshot = wl.drift_snapshot(cur.raw)
         time.sleep(min(0.1 * 2**i, 1.0))
-    raise ToolError(f"record replicas of {step.ref}: kept conflicting", 1)
+    raise ProblemFound(f"record replicas of {step.ref}: kept conflicting")
 
 
 def forget(kube, step: Step, guard: Guard = None) -> None:
@@ -370,11 +370,11 @@ def _not_waited(stage: list[Step]) -> None:
         _settle(s)
 
 
-def _watcher(stage: list[Step], rep: Reporter, describe: Callable[[waiting.Outcome], tuple[str, bool | None]]) -> Callable[[waiting.Outcome], None]:
+def _watcher(stage: list[Step], rep: Reporter, describe: Callable[[waiting.Readiness], tuple[str, bool | None]]) -> Callable[[waiting.Readiness], None]:
     """The wait's on_update: fix a step's duration the moment it settles and show its state."""
     by_ref = {s.ref: s for s in stage}
 
-    def update(o: waiting.Outcome) -> None:
+    def update(o: waiting.Readiness) -> None:
         if o.ok and o.ref in by_ref:
             _settle(by_ref[o.ref])
         text, good = describe(o)
@@ -490,7 +490,7 @@ def run_up(
             _not_waited(stage)
             continue
 
-        def describe(o: waiting.Outcome) -> tuple[str, bool | None]:
+        def describe(o: waiting.Readiness) -> tuple[str, bool | None]:
             text = f"{o.ready}/{o.wanted} Ready" if o.ok else f"{o.ready}/{o.wanted} " + (o.reason or "starting")
             return text, True if o.ok else (False if o.reason and wl.is_failure(o.reason) else None)
 
@@ -586,7 +586,7 @@ def postgres_accepts_query(kube, pod: str, timeout: float) -> str:
             except (pg.ConnectFailed, pg.QueryFailed) as exc:
                 last = exc.message
             if time.monotonic() >= deadline:
-                raise ToolError(f"PostgreSQL in {pod} is Ready but does not accept a query: {last}", 1)
+                raise ProblemFound(f"PostgreSQL in {pod} is Ready but does not accept a query: {last}")
             attempt += 1
             time.sleep(min(0.2 * 2**attempt, 2.0))
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from tripgenctl.config import ToolConfig
 from tripgenctl.cron import Cron, CronError, from_clock
-from tripgenctl.errors import ToolError, UsageError
+from tripgenctl.errors import ProblemFound, ToolError, UsageError
 from tripgenctl.kube import resources
 
 AWAKE_ANNOTATION = "tripgenctl.io/awake-until"
@@ -67,17 +67,18 @@ def next_runs(cfg: ToolConfig, action: str, count: int = 3, now: datetime | None
 
 
 def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url: str | None = None,
-           drill: bool | None = None) -> list[dict]:
+           drill: bool | None = None, store_connection: str | None = None) -> list[dict]:
     """The schedule's objects for `namespace`: RBAC, CronJobs with config times, the config as
     a ConfigMap and the webhook URL (a secret: it carries the webhook's key) as a Secret. With
     the drill (`drill`, default the config's schedule.drill) also the weekly restore drill's
-    CronJob, which needs the team store: the cluster has no backup directory of its own."""
+    CronJob, which needs the team store: the cluster has no backup directory of its own.
+    `store_connection`: the backup store's connection string from the caller's environment."""
     import base64
 
     from tripgenctl import manifests
     from tripgenctl.config import dumps
 
-    objs = manifests.render(namespace=namespace, profile=cfg.profile, subdir="schedule")
+    objs = manifests.render(namespace=namespace, profile=cfg.profile, subdir="schedule", config=cfg)
     for obj in objs:
         if obj["kind"] != "CronJob":
             continue
@@ -97,7 +98,7 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
     }
     labels = {"app.kubernetes.io/part-of": "tripgen", "app.kubernetes.io/managed-by": "tripgenctl"}
     drill = cfg.schedule.drill if drill is None else drill
-    objs += _backup_objects(cfg, namespace, objs, shipped, labels, drill)
+    objs += _backup_objects(cfg, namespace, objs, shipped, labels, store_connection, drill)
     if drill:
         objs.append(_drill_job(cfg, namespace, objs, shipped))
     objs.append({
@@ -117,18 +118,15 @@ def render(cfg: ToolConfig, namespace: str, image: str | None = None, notify_url
 STORE_SECRET = "tripgenctl-backup-store"
 
 
-def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict, drill: bool = False) -> list[dict]:
+def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: dict, labels: dict, conn: str | None,
+                    drill: bool = False) -> list[dict]:
     """With the scheduled backup on (a store set, ops/scheduled_backup.py): the store and the
     backup settings go into the shipped config, the jobs' Role may exec into postgresql-0 (one
     pod, the create verb on pods/exec only: pg_dump runs there) and the store's connection
     string, when this shell has one, becomes the Secret the CronJob reads it from."""
     import base64
-    import os
 
-    from tripgenctl.azure.blobstore import CONNECTION_VARS
-    from tripgenctl.ops.store import STORE_VAR
-
-    url = os.environ.get(STORE_VAR) or cfg.backup.store
+    url = cfg.backup.store  # $TRIPGENCTL_BACKUP_STORE already applied (config.apply_environ)
     before_down = cfg.backup.before_scheduled_down if cfg.backup.before_scheduled_down is not None else bool(url)
     if not ((before_down or drill) and url):
         return []
@@ -136,7 +134,6 @@ def _backup_objects(cfg: ToolConfig, namespace: str, objs: list[dict], shipped: 
     for obj in objs:
         if obj["kind"] == "Role" and obj["metadata"]["name"] == "tripgenctl-schedule":
             obj["rules"].append({"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": [f"{cfg.workloads.postgres}-0"], "verbs": ["create", "get"]})
-    conn = next((os.environ[v] for v in CONNECTION_VARS if os.environ.get(v)), None)
     if not conn:
         return []
     return [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -176,10 +173,10 @@ class RemovedObject:
     result: str  # deleted | not found | kept (shared) | error <status>
 
 
-def installed_objects(cfg: ToolConfig, namespace: str) -> list[dict]:
+def installed_objects(cfg: ToolConfig, namespace: str, store_connection: str | None = None) -> list[dict]:
     """What `install` may have applied, the drill's CronJob included whether it is configured
     now or not (it may have been installed with --drill): what `remove` deletes."""
-    objects = render(cfg, namespace, drill=False)
+    objects = render(cfg, namespace, drill=False, store_connection=store_connection)
     down = next(o for o in objects if o["kind"] == "CronJob" and o["metadata"]["name"] == DOWN_JOB)
     return objects + [{**down, "metadata": {**down["metadata"], "name": DRILL_JOB}}]
 
@@ -350,7 +347,7 @@ def set_awake_until(kube, until: datetime | None) -> None:
     except ToolError as exc:
         if resources.http_status(exc) is None:
             raise
-        raise ToolError(f"cannot record awake-until on namespace {kube.namespace}: {resources.api_message(exc)}", 1) from None
+        raise ProblemFound(f"cannot record awake-until on namespace {kube.namespace}: {resources.api_message(exc)}") from None
 
 
 def scheduled_down_skip_reason(kube, now: datetime | None = None) -> str | None:

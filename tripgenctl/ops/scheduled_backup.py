@@ -6,7 +6,6 @@ A failure is the run's failure: nothing is scaled, and the webhook hears of it l
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from tripgenctl.ops import store
 
 def target(cfg) -> store.StoreUrl | None:
     """The store a scheduled down backs up to, or None when that is off."""
-    url = os.environ.get(store.STORE_VAR) or cfg.backup.store
+    url = cfg.backup.store  # $TRIPGENCTL_BACKUP_STORE already applied (config.apply_environ)
     wanted = cfg.backup.before_scheduled_down
     if wanted is None:
         wanted = bool(url)

@@ -6,12 +6,11 @@ request; results carry key names and states, never values."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets as _random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from tripgenctl.errors import UsageError
 from tripgenctl.kube.errors import Conflict
@@ -133,10 +132,11 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def sources(env_file: Path | None = None, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Variables from the .env file, overridden by the process environment (as docker compose)."""
+def sources(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables from the .env file, overridden by the process environment (as docker compose);
+    the caller (the CLI) passes its environment: ops read no process state of their own."""
     values = parse_env_file(env_file) if env_file else {}
-    env = os.environ if environ is None else environ
+    env = environ
     for spec in SPECS:
         for k in spec.keys:
             if env.get(k.variable):
@@ -253,7 +253,6 @@ def refuse_server_change(kube, namespace: str, name: str, old: dict[str, str], n
     password in its data directory (POSTGRES_PASSWORD only seeds initdb), so the Secret alone
     would change and every app would fail at its next start. Allowed when nothing uses it yet
     (no pod, no data volume) or the server already accepts the new value (a repair)."""
-    from tripgenctl.config import load
     from tripgenctl.ops import credentials
 
     if name not in SERVER_KEYS:
@@ -262,7 +261,7 @@ def refuse_server_change(kube, namespace: str, name: str, old: dict[str, str], n
     changed = [k for k in keys if old.get(k) and new.get(k) != old.get(k)]
     if not changed:
         return
-    w = load().workloads
+    w = kube.config.workloads
     pod_name, claim = (w.postgres_pod, f"data-{w.postgres_pod}") if rotate_name == "postgres" else (w.redis_pod, None)
     pod = Pod.get(kube, pod_name, namespace, missing_ok=True)
     data = claim is not None and kube.get_object("v1", "PersistentVolumeClaim", claim, namespace) is not None

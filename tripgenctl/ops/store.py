@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
+from tripgenctl.config import STORE_VAR  # noqa: F401 - applied by config.apply_environ; named here for callers
 from tripgenctl.errors import ToolError, UsageError
 from tripgenctl.ops.backup import BackupInfo, Progress, iso, metadata_path, now_utc, private_dir
 
@@ -78,11 +79,9 @@ def parse_blob_url(url: str) -> tuple[StoreUrl, str]:
     return StoreUrl(store.account, store.container, prefix), file
 
 
-STORE_VAR = "TRIPGENCTL_BACKUP_STORE"  # CI and the sandbox's azure.env: the store without a config file
-
-
 def resolve(explicit: str | None, cfg) -> StoreUrl:
-    url = explicit or os.environ.get(STORE_VAR) or cfg.backup.store
+    """--store URL, else the config's store ($TRIPGENCTL_BACKUP_STORE applied when it was built)."""
+    url = explicit or cfg.backup.store
     if not url:
         raise UsageError("no backup store: pass --store azure://<account>/<container> or set [backup] store in the config")
     return parse(url)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from tripgenctl import notify
-from tripgenctl.config import load
-from tripgenctl.errors import ToolError
+from tripgenctl.config import ToolConfig
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.ops import cluster as aks
 from tripgenctl.ops import history
 from tripgenctl.ops import lock, progress, runlog, scaling, schedule, workloads
@@ -45,7 +45,7 @@ class Request:
     cluster: bool = False
     allow_other_context: bool = False  # the target guard (ops/guard.py): --yes does not imply it
     ignore_gitops: bool = False  # down: scale even where an Argo CD / Flux object cannot be paused
-    config: object = None  # the ToolConfig the command loaded (`up --cluster`'s checks use it)
+    config: ToolConfig = field(kw_only=True)  # the run's configuration (the CLI loaded it once)
 
 
 @dataclass
@@ -60,8 +60,16 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None and (self.result is None or self.result.ok)
 
+    @property
+    def exit_code(self) -> int:
+        """0 done (or skipped, or a dry run), the error's own code, else 1: something did not
+        stop or come up (errors.exit_code_of reads this)."""
+        if self.error is not None:
+            return self.error.exit_code
+        return 0 if self.ok else 1
 
-def notify_url(explicit: str | None, scheduled: bool) -> str | None:
+
+def notify_url(explicit: str | None, scheduled: bool, cfg: ToolConfig) -> str | None:
     """An explicit --notify always counts; $TRIPGENCTL_NOTIFY_URL and the config's
     schedule.notify_url are for unattended (--scheduled) runs, so a person's failed `down` at a
     terminal does not page the team."""
@@ -69,11 +77,11 @@ def notify_url(explicit: str | None, scheduled: bool) -> str | None:
         return explicit
     if not scheduled:
         return None
-    return notify.resolve_url(None, load().schedule.notify_url)
+    return notify.resolve_url(None, cfg.schedule.notify_url)
 
 
-def _data_names() -> tuple[str, str]:
-    w = load().workloads
+def _data_names(cfg: ToolConfig) -> tuple[str, str]:
+    w = cfg.workloads
     return (w.postgres, w.redis)
 
 
@@ -94,7 +102,7 @@ def run(
     ToolError of the run comes back as Outcome.error rather than raised: the caller must be able
     to tell it from one raised before the run began (the configuration, say), which nobody has
     logged yet. An interruption (Ctrl-C, SIGTERM) is logged and re-raised."""
-    url = notify_url(req.notify_url, req.scheduled)
+    url = notify_url(req.notify_url, req.scheduled, req.config)
     started = time.monotonic()
     where = {"namespace": req.namespace, "context": req.context or ""}
 
@@ -157,7 +165,7 @@ def _until(kube) -> tuple[str | None, str]:
     except ToolError:
         installed = None
     if installed and not (installed.get("spec") or {}).get("suspend"):
-        runs = schedule.next_runs(load(), "down", count=1)
+        runs = schedule.next_runs(kube.config, "down", count=1)
         if runs:
             return runs[0].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "the nightly down"
     return None, ""
@@ -219,7 +227,7 @@ def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Call
 def _history(kube, reporter: Callable, action: str, result: str, who: str, detail: str) -> None:
     """One line of the environment's durable history (ops/history.py); a failure to write it
     is a warning, never the run's failure."""
-    warning = history.record(kube, kube.namespace, action, result, who, detail[:200], keep_months=load().cost.history_months)
+    warning = history.record(kube, kube.namespace, action, result, who, detail[:200], keep_months=kube.config.cost.history_months)
     if warning:
         reporter().log(warning, "warning")
 
@@ -229,7 +237,7 @@ def _controls(kube, plan: scaling.Plan, req: Request) -> None:
     with the permission to patch each asked first at down (ops/gitops.py, ops/autoscalers.py)."""
     from tripgenctl.ops import autoscalers, controls, gitops
 
-    cfg = load().gitops
+    cfg = req.config.gitops
     found = gitops.find(kube, kube.namespace, list(cfg.argocd_namespaces), list(cfg.flux_namespaces))
     targets = {s.ref for s in plan.steps}
     inside, problems, bounds = autoscalers.find(kube, kube.namespace, targets)
@@ -249,8 +257,8 @@ def _refuse_unpaused_gitops(plan: scaling.Plan, kube) -> None:
     replicas back within minutes): refuse, and say why, unless --ignore-gitops."""
     if plan.action != "down" or not plan.refusals or plan.ignore_gitops:
         return
-    raise ToolError(f"down refused in {kube.context_name}/{kube.namespace}: " + "; ".join(plan.refusals)
-                    + " -- grant that permission, or pass --ignore-gitops to scale anyway (the controller will likely put the replicas back)", 1)
+    raise ProblemFound(f"down refused in {kube.context_name}/{kube.namespace}: " + "; ".join(plan.refusals)
+                       + " -- grant that permission, or pass --ignore-gitops to scale anyway (the controller will likely put the replicas back)")
 
 
 def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
@@ -261,7 +269,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
     so the morning restores them)."""
     action = req.action
     if req.scheduled and action == "up":  # a holiday needs no cluster: decide before starting one
-        reason = schedule.scheduled_up_skip_reason(load())
+        reason = schedule.scheduled_up_skip_reason(req.config)
         if reason:
             return reason, None
     cluster_result = None
@@ -276,7 +284,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             return reporters[-1]
 
         if req.cluster:
-            target = aks.resolve_target()
+            target = aks.resolve_target(config=req.config)
             progress_item = lambda p: reporter().item(target.cluster_name, f"{p.status} ({p.elapsed:.0f} s)")  # noqa: E731
             if action == "up":
                 rep = reporter()
@@ -284,7 +292,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
                 # doctor's checks run once the namespace is up (below), not on a namespace still scaled down
                 cluster_result = aks.cluster_start(target, wait=True, on_progress=progress_item, timeout=max(req.timeout, 1800),
                                                    kubeconfig_file=aks.first_kubeconfig(req.kubeconfig), context=req.context,
-                                                   namespace=req.namespace, checks=False)
+                                                   namespace=req.namespace, checks=False, poll_interval=req.config.azure.poll_interval)
                 rep.item(target.cluster_name, cluster_result.message, True)
                 context = context or cluster_result.context
             else:
@@ -299,11 +307,11 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         where.update(namespace=kube.namespace, context=kube.context_name)
         from tripgenctl.ops import guard
 
-        guard.require_expected(kube, load(), action, allow_other_context=req.allow_other_context)
+        guard.require_expected(kube, req.config, action, allow_other_context=req.allow_other_context)
         who = lock.user_host() + (" (scheduled)" if req.scheduled else "")
         if cluster_result is not None and action == "up":
             _history(kube, reporter, "cluster-start", "ok", who, cluster_result.message)
-        data_names = _data_names()
+        data_names = _data_names(req.config)
         excl = tuple(req.exclude or ())
         if req.scheduled and action == "down":
             reason = schedule.scheduled_down_skip_reason(kube)
@@ -338,10 +346,10 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         if req.scheduled and action == "down":
             from tripgenctl.ops import scheduled_backup
 
-            backup_to = scheduled_backup.target(load())
+            backup_to = scheduled_backup.target(req.config)
             if backup_to is not None:  # first a verified backup in the team store, or no down at all
                 rep.phase(f"backup to {backup_to}")
-                stored = scheduled_backup.take(kube, load(), backup_to)
+                stored = scheduled_backup.take(kube, req.config, backup_to)
                 rep.item("backup", f"{stored.file} verified in {backup_to}", True)
 
         on_wait = lambda info: rep.log(f"waiting for the lock: {lock.locked_message(info)}")  # noqa: E731
@@ -359,7 +367,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             from tripgenctl.ops import cluster_checks
 
             rep.phase("doctor's checks")
-            found = cluster_checks.run_checks(kube, req.config if req.config is not None else load())
+            found = cluster_checks.run_checks(kube, req.config)
             cluster_checks.attach(cluster_result, found)
             rep.item("doctor", found.summary, not found.critical)
             if found.critical:
@@ -371,8 +379,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             try:
                 cfg = req.config
                 cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800),
-                                                  cooldown=cfg.azure.power_cooldown_minutes if cfg is not None else None,
-                                                  cost=cfg.cost if cfg is not None else None)
+                                                  poll_interval=cfg.azure.poll_interval, cooldown=cfg.azure.power_cooldown_minutes, cost=cfg.cost)
             except ToolError as exc:
                 _history(kube, reporter, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
                 raise

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.kube.client import answered
 from tripgenctl.kube.errors import KubeError, NotFound, Unavailable
 from tripgenctl.ops import workloads as wl
@@ -31,7 +31,10 @@ class Target:
 
 
 @dataclass
-class Outcome:
+class Readiness:
+    """Where one workload's pods stand in a wait (ready / gone, or why not). Not a command's
+    result: the run's outcome is ops/updown.Outcome, which carries the exit code."""
+
     ref: str
     ok: bool
     ready: int
@@ -105,20 +108,20 @@ def pods_of(target: Target, pods: dict[str, dict]) -> list[dict]:
     return [p for p in pods.values() if wl.owner_of(p, objs) == target.ref]
 
 
-def evaluate(target: Target, pods: dict[str, dict]) -> Outcome:
+def evaluate(target: Target, pods: dict[str, dict]) -> Readiness:
     """Where one workload stands: ok when `replicas` pods are Ready (none terminating beyond
     that); a failure reason as soon as one of its pods reports one."""
     mine = pods_of(target, pods)
     live = [p for p in mine if not p["metadata"].get("deletionTimestamp")]
     ready = [p for p in live if wl.pod_is_ready(p)]
     if target.replicas == 0:
-        return Outcome(target.ref, not mine, 0, 0, None if not mine else f"{len(mine)} pod(s) still running")
+        return Readiness(target.ref, not mine, 0, 0, None if not mine else f"{len(mine)} pod(s) still running")
     reasons = sorted({r for p in live if (r := wl.pod_reason(p)) and wl.is_failure(r)})
     if len(ready) >= target.replicas and len(mine) <= target.replicas:  # surplus pods gone too
         stamps = [c.get("lastTransitionTime") or "" for p in ready for c in (p.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
-        return Outcome(target.ref, True, len(ready), target.replicas, None, max(stamps) if stamps else None)
+        return Readiness(target.ref, True, len(ready), target.replicas, None, max(stamps) if stamps else None)
     if reasons:
-        return Outcome(target.ref, False, len(ready), target.replicas, ", ".join(reasons))
+        return Readiness(target.ref, False, len(ready), target.replicas, ", ".join(reasons))
     pending = sorted({r for p in live if (r := wl.pod_reason(p))})
     if len(ready) >= target.replicas:
         reason = f"{len(mine) - target.replicas} surplus pod(s) stopping"
@@ -126,7 +129,7 @@ def evaluate(target: Target, pods: dict[str, dict]) -> Outcome:
         reason = "no pods created yet"
     else:
         reason = ", ".join(pending) if pending else "not Ready yet"
-    return Outcome(target.ref, False, len(ready), target.replicas, reason)
+    return Readiness(target.ref, False, len(ready), target.replicas, reason)
 
 
 def wait_workloads(
@@ -134,15 +137,15 @@ def wait_workloads(
     targets: list[Target],
     timeout: float,
     fail_fast: bool = True,
-    on_update: Callable[[Outcome], None] | None = None,
-) -> dict[str, Outcome]:
+    on_update: Callable[[Readiness], None] | None = None,
+) -> dict[str, Readiness]:
     """Wait until every target has `replicas` Ready pods (or none, for replicas 0). With
     fail_fast a target whose pods report a failure reason (ImagePullBackOff, CrashLoopBackOff,
     ...) is settled as failed at once instead of burning the whole timeout; the others go on."""
     if not targets:
         return {}
-    settled: dict[str, Outcome] = {}
-    latest: dict[str, Outcome] = {}
+    settled: dict[str, Readiness] = {}
+    latest: dict[str, Readiness] = {}
     shown: dict[str, tuple] = {}
 
     def check(pods: dict[str, dict]) -> bool:
@@ -162,16 +165,16 @@ def wait_workloads(
     watch_list(kube, pods_path(kube), check, timeout)
     result = {}
     for t in targets:
-        o = settled.get(t.ref) or latest.get(t.ref) or Outcome(t.ref, False, 0, t.replicas, "no pods")
+        o = settled.get(t.ref) or latest.get(t.ref) or Readiness(t.ref, False, 0, t.replicas, "no pods")
         if not o.ok and t.ref not in settled:
-            o = Outcome(o.ref, False, o.ready, o.wanted, f"timed out after {int(timeout)}s: {o.reason}" if o.reason else f"timed out after {int(timeout)}s")
+            o = Readiness(o.ref, False, o.ready, o.wanted, f"timed out after {int(timeout)}s: {o.reason}" if o.reason else f"timed out after {int(timeout)}s")
             if on_update:
                 on_update(o)
         result[t.ref] = o
     return result
 
 
-def wait_gone(kube, targets: list[Target], timeout: float, on_update: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+def wait_gone(kube, targets: list[Target], timeout: float, on_update: Callable[[Readiness], None] | None = None) -> dict[str, Readiness]:
     """Wait until the targets have no pods at all (terminating ones included)."""
     return wait_workloads(kube, [Target(t.kind, t.name, 0, t.selector) for t in targets], timeout, fail_fast=False, on_update=on_update)
 
@@ -196,7 +199,7 @@ def wait_pod_condition(kube, pod: str, condition: str = "Ready", timeout: float 
 
     ok = watch_list(kube, pods_path(kube), check, timeout)
     if "failed" in found:
-        raise ToolError(f"pod {pod} failed: {found['failed']}", 1)
+        raise ProblemFound(f"pod {pod} failed: {found['failed']}")
     return found.get("pod") if ok else None
 
 

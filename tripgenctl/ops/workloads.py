@@ -135,11 +135,11 @@ def read(kube, data_names: tuple[str, ...] | None = None, manifests: bool = Fals
         pods = pods_future.result()
     lists = {"deployments": deployments, "statefulsets": statefulsets, "pods": pods}
     if data_names is None:
-        data_names = _configured_data_names()
+        data_names = _configured_data_names(kube.config)
     result = build(ns, lists["deployments"], lists["statefulsets"], lists["pods"], data_names, now=datetime.now(timezone.utc))
     result.context = kube.context_name
     objs = [("Deployment", d) for d in lists["deployments"]] + [("StatefulSet", o) for o in lists["statefulsets"]]
-    result.spec_drift = _spec_drift(objs, ns, manifests)
+    result.spec_drift = _spec_drift(objs, ns, manifests, kube.config)
     if unreadable is None:
         result.awake_until = _awake_until(ns_obj)
     else:  # unknown is not none: the wake annotation may well be there
@@ -149,7 +149,7 @@ def read(kube, data_names: tuple[str, ...] | None = None, manifests: bool = Fals
     return result
 
 
-def _spec_drift(objs: list[tuple[str, dict]], namespace: str, manifests: bool) -> list:
+def _spec_drift(objs: list[tuple[str, dict]], namespace: str, manifests: bool, cfg) -> list:
     from tripgenctl.ops import drift as spec_drift
 
     rows = spec_drift.since_down(objs)
@@ -157,17 +157,11 @@ def _spec_drift(objs: list[tuple[str, dict]], namespace: str, manifests: bool) -
         try:
             from tripgenctl import manifests as m
 
-            rendered = m.render(namespace, _configured_profile())
+            rendered = m.render(namespace, cfg.profile, config=cfg)
         except (ToolError, OSError, ValueError):
             rendered = []  # no manifests to compare with: nothing to say
         rows += spec_drift.against_manifests(objs, rendered)
     return rows
-
-
-def _configured_profile() -> str | None:
-    from tripgenctl.config import load
-
-    return load().profile
 
 
 def unreadable_reason(what: str, exc: ToolError) -> str:
@@ -193,10 +187,8 @@ def _awake_until(ns_obj) -> str | None:
     return value if until is not None and until > datetime.now(timezone.utc) else None
 
 
-def _configured_data_names() -> tuple[str, ...]:
-    from tripgenctl.config import load
-
-    w = load().workloads
+def _configured_data_names(cfg) -> tuple[str, ...]:
+    w = cfg.workloads
     return (w.postgres, w.redis)
 
 

@@ -24,8 +24,6 @@ def _when(text: str) -> datetime | None:
 
 def newest(cfg, namespace: str) -> tuple[datetime | None, str, list[str]]:
     """(time, where, problems) of the newest verified backup of `namespace`."""
-    import os
-
     from tripgenctl.ops import catalog, store
 
     found: list[tuple[datetime, str]] = []
@@ -38,7 +36,7 @@ def newest(cfg, namespace: str) -> tuple[datetime | None, str, list[str]]:
                 found.append((when, f"{directory}/{e.file}"))
     except (ToolError, OSError) as exc:
         problems.append(f"backup directory {directory}: {getattr(exc, 'message', exc)}")
-    url = os.environ.get(store.STORE_VAR) or cfg.backup.store
+    url = cfg.backup.store  # $TRIPGENCTL_BACKUP_STORE already applied (config.apply_environ)
     if url:
         try:
             for e in store.list_store(store.parse(url)):
