@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from tripgenctl.errors import ToolError
+from tripgenctl.errors import ProblemFound, ToolError
 
 CONNECT_TIMEOUT = 15  # seconds
 STATEMENT_TIMEOUT_MS = 60_000
@@ -93,7 +93,7 @@ def address(kube, pod: str) -> Iterator[tuple[str, int]]:
             return
     live = Pod.get(kube, pod, missing_ok=True)
     if live is None or not live.ip:
-        raise ToolError(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to", 1)
+        raise ProblemFound(f"PostgreSQL in {pod} is Ready but has neither a Service {service} nor a pod IP to connect to")
     yield live.ip, 5432
 
 

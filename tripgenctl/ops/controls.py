@@ -160,7 +160,7 @@ def _reread(kube, c: Control, refresh: Callable[[dict], None]) -> bool:
     if obj is None:
         return False
     if not isinstance(obj, dict):
-        raise ToolError(f"read {c.ref}: 200 {str(obj or '')[:200]}", 1)
+        raise ProblemFound(f"read {c.ref}: 200 {str(obj or '')[:200]}")
     refresh(obj)
     return True
 

@@ -93,9 +93,9 @@ def _list(kube, list_path: str) -> dict:
     except (KubeError, Unavailable) as exc:
         if not answered(exc):
             raise
-        raise ToolError(f"GET {list_path}: HTTP {exc.status}", 1) from None
+        raise ProblemFound(f"GET {list_path}: HTTP {exc.status}") from None
     if not isinstance(body, dict):
-        raise ToolError(f"GET {list_path}: HTTP 200 (not a list)", 1)
+        raise ProblemFound(f"GET {list_path}: HTTP 200 (not a list)")
     return body
 
 
