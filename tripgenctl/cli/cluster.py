@@ -7,8 +7,6 @@ credentials {cluster, file, context, server, replaced, kept_contexts}."""
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Optional
 
 import typer
@@ -47,38 +45,21 @@ def _target(subscription, resource_group, cluster_name):
 
 
 class _ProgressView:
-    """Elapsed time and the ARM operation's status on stderr: a spinner line on a terminal,
-    otherwise a line when the status changes and every 30 s (cron logs stay short)."""
+    """Elapsed time and the ARM operation's status through the one Reporter (presentation/
+    reporter.py) on stderr: a live row on a terminal, otherwise a line when the status changes
+    and every 30 s (cron logs stay short). Drawn from the first tick, after any question."""
 
     def __init__(self, action: str, cluster: str):
+        from tripgenctl.presentation.reporter import reporter
+
         self.action, self.cluster = action, cluster
-        self._status = None
-        self._last_line = 0.0
-        self._last_text = None
-        try:
-            self._tty = sys.stderr.isatty()
-        except (ValueError, AttributeError):
-            self._tty = False
+        self._rep = reporter(f"cluster {action} {cluster}", stamp=False)
 
     def __call__(self, p) -> None:
-        text = f"{p.action} {self.cluster}: {p.status}, {int(p.elapsed // 60)}m{int(p.elapsed % 60):02d}s elapsed"
-        if self._tty:
-            if self._status is None:  # started on the first tick: any confirmation prompt is over
-                from rich.console import Console
-
-                self._status = Console(stderr=True).status(text)
-                self._status.start()
-            self._status.update(text)
-            return
-        now = time.monotonic()
-        if p.status != self._last_text or now - self._last_line >= 30:
-            typer.echo(text, err=True)
-            self._last_line, self._last_text = now, p.status
+        self._rep.item(f"{p.action} {self.cluster}", p.status, detail=f"{int(p.elapsed // 60)}m{int(p.elapsed % 60):02d}s elapsed")
 
     def close(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        self._rep.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -95,7 +76,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Power state, provisioning state, Kubernetes version, node pools, API server FQDN."""
         from tripgenctl.ops.cluster import cluster_status
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         render(cluster_status(_target(subscription, resource_group, cluster_name)), options(ctx).output)
 
@@ -114,7 +95,7 @@ def register(app: typer.Typer) -> None:
         """Stop the cluster (nodes and API server; data on disks is kept). Pre-checks: no
         operation in progress, provisioning Succeeded; already stopped -> says so, exit 0."""
         from tripgenctl.ops.cluster import cluster_status, cluster_stop
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         target = _target(subscription, resource_group, cluster_name)
         if dry_run:  # the safety contract's plan (ops/safety.py), from the cluster's current state
@@ -157,7 +138,7 @@ def register(app: typer.Typer) -> None:
         """Start the cluster, then fetch fresh credentials (the API server address may change)
         and wait until the API server answers."""
         from tripgenctl.ops.cluster import cluster_start, first_kubeconfig
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         target = _target(subscription, resource_group, cluster_name)
@@ -183,7 +164,7 @@ def register(app: typer.Typer) -> None:
         """Fetch the cluster's user kubeconfig and merge it like `az aks get-credentials`:
         this cluster's entries are replaced, every other context is kept."""
         from tripgenctl.ops.cluster import cluster_credentials, first_kubeconfig
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         result = cluster_credentials(_target(subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))

@@ -50,11 +50,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
         is kept; with --to azure then uploaded in blocks and read back from the store."""
-        from tripgenctl.cli.progress import byte_progress
         from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import backup, store
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
+        from tripgenctl.presentation.reporter import reporter
 
         if to not in ("local", "azure"):
             raise UsageError(f"--to must be local or azure, not {to!r}")
@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         target = _store(store_url) if (to == "azure" or store_url) else None
         kube = opts.kube()
         kw = dict(name=name, fmt=fmt or cfg.backup.format, name_format=cfg.backup.name_format)
-        with byte_progress("pg_dump") as progress:
+        with reporter("db backup") as rep:
+            progress = rep.transfer("pg_dump")
             if target is None:
                 result = backup.backup(kube, _dir(backup_dir), progress=progress, **kw)
             else:
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
         interrupted runs show as incomplete. With --store: the team store's backups, "verified
         after upload" for those read back whole after their upload."""
         from tripgenctl.ops import catalog, store
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         if store_url:
             target = _store(store_url)
@@ -122,7 +123,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.config import load
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import catalog, store
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         cfg = load()
         days = keep_days if keep_days is not None else cfg.backup.keep_days
@@ -157,7 +158,7 @@ def register(app: typer.Typer) -> None:
         when a check fails, the counts differ or the target is missed. The live database is not
         touched."""
         from tripgenctl.ops import drill
-        from tripgenctl.render import is_machine, render
+        from tripgenctl.presentation.render import is_machine, render
 
         opts = options(ctx)
         where = _store(store_url) if store_url else None
@@ -185,11 +186,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
         the database that the backup lacks are reported (and with --drop-extra removed)."""
-        from tripgenctl.cli.progress import byte_progress
         from tripgenctl.cli.validate import file_path
         from tripgenctl.ops import restore
         from tripgenctl.ops.safety import Change, Plan
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
+        from tripgenctl.presentation.reporter import reporter
 
         from tripgenctl.ops import store
 
@@ -209,18 +210,18 @@ def register(app: typer.Typer) -> None:
                 confirm(question, yes)
                 record.approved = True
 
-            with contextlib.ExitStack() as stack:
+            # the bars start with the first byte; the question (ask) takes them down first
+            with reporter("db restore", log_format=log_format) as rep, contextlib.ExitStack() as stack:
                 if remote:  # downloaded and verified before anything else happens
-                    with byte_progress("download") as progress:
-                        path = stack.enter_context(store.fetch(remote[0], remote[1], progress=progress))
+                    path = stack.enter_context(store.fetch(remote[0], remote[1], progress=rep.transfer("download")))
                 else:
                     path = Path(file)
-                with byte_progress("restore", total=path.stat().st_size if path.exists() else None) as progress:
-                    result = restore.restore(
-                        kube, path, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
-                        confirm=ask, allow_other_target=yes, progress=progress,
-                        drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
-                    )
+                progress = rep.transfer("restore", total=path.stat().st_size if path.exists() else None)
+                result = restore.restore(
+                    kube, path, _dir(backup_dir), into=into, safety_backup=not no_safety_backup,
+                    confirm=ask, allow_other_target=yes, progress=progress,
+                    drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
+                )
             plan.database, plan.safety_backup = result.target_database, result.safety_backup
             record.result = "ok" if result.counts_match is not False else "failed"
             record.message = f"{label} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")

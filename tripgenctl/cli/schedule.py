@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.config import load
         from tripgenctl.ops import schedule as ops
         from tripgenctl.ops.deploy import apply_all
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         cfg = load()
         opts = options(ctx)
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         """Installed CronJobs, their next run times in the configured time zone, and who keeps the environment awake."""
         from tripgenctl.config import load
         from tripgenctl.ops import schedule as ops
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         render(ops.show(None if offline else opts.kube(), load()), opts.output)
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         """Delete the schedule's CronJobs, Role and config (the environment stays as it is)."""
         from tripgenctl.ops import schedule as ops
         from tripgenctl.ops.safety import Change, Plan
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         kube = opts.kube()

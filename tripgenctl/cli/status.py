@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         overall UP / DOWN / DEGRADED / TRANSITIONING."""
         from tripgenctl.config import load
         from tripgenctl.ops import cost, workloads
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         kube = opts.kube()

@@ -24,7 +24,8 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     from dataclasses import replace
 
     from tripgenctl.ops import updown
-    from tripgenctl.render import is_machine, render
+    from tripgenctl.presentation.render import is_machine, render
+    from tripgenctl.presentation.reporter import reporter
 
     from tripgenctl.cli.validate import seconds, workload_ref
 
@@ -52,6 +53,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
         show_plan=lambda view: render(view, opts.output),
         show_result=show_result,
         say=lambda text, err: typer.echo(text, err=err),
+        reporter=reporter(action, log_format=log_format),
     )
     if outcome.error is not None:
         if log_format == "json":
