@@ -30,8 +30,8 @@ def confirm(question: str, yes: bool) -> None:
         if answer == "":
             err.write("\n")
             raise NotConfirmed("aborted: no answer (end of input)")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise NotConfirmed("aborted: not confirmed")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise NotConfirmed("aborted: not confirmed")  # inside: a "no" ends the run, the display stays down
 
 
 def asker(yes: bool) -> Confirm:
