@@ -90,6 +90,7 @@ def on_pty(sandbox, args: list[str], answer: bytes, wait_for: bytes = b"[y/N]", 
     import os
     import pty
     import select
+    import signal
     import time
 
     env = sandbox.env(**(env or {}))
@@ -121,6 +122,7 @@ def on_pty(sandbox, args: list[str], answer: bytes, wait_for: bytes = b"[y/N]", 
                 pid = 0
                 break
         else:
+            os.kill(pid, signal.SIGKILL)  # ours: a child still waiting must not hang the test run
             raise AssertionError(f"no end within {timeout}s: {out!r}")
     finally:
         if pid:
