@@ -80,3 +80,64 @@ def psql(sandbox, namespace: str, sql: str, database: str = "tripgen") -> str:
                            "-v", "ON_ERROR_STOP=1", "-At", "-c", sql)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.decode().strip()
+
+
+def on_pty(sandbox, args: list[str], answer: bytes, wait_for: bytes = b"[y/N]", timeout: float = 60, env: dict | None = None) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal (stdin, stdout and stderr; its controlling terminal, so
+    Ctrl-C sent as a byte becomes SIGINT from the line discipline as at a keyboard), type
+    `answer` once `wait_for` shows up; (exit code, everything it printed). `env` is added to the
+    sandbox's environment."""
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    env = sandbox.env(**(env or {}))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: pty.fork made it a session leader with the pty as its terminal
+        try:
+            os.execvpe(sys.executable, [sys.executable, "-m", "tripgenctl", *args], env)
+        finally:
+            os._exit(127)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not sent and wait_for in out:
+                os.write(fd, answer)
+                sent = True
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pid = 0
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)  # ours: a child still waiting must not hang the test run
+            raise AssertionError(f"no end within {timeout}s: {out!r}")
+    finally:
+        if pid:
+            _, status = os.waitpid(pid, 0)
+        try:
+            while True:  # what is left in the pty
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                if not ready:
+                    break
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                out += chunk
+        except OSError:
+            pass
+        os.close(fd)
+    assert sent, f"the question never appeared: {out!r}"
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")

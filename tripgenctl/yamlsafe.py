@@ -3,7 +3,7 @@
 of them would read as something else is quoted on output; on input, kubeconfig values stay the
 strings they are (no date conversion that would change their text when written back).
 
-A leaf module (PyYAML only): `-o yaml` (render.py) and the kubeconfig writer (ops/cluster.py)
+A leaf module (PyYAML only): `-o yaml` (presentation/render.py) and the kubeconfig writer (ops/cluster.py)
 use it."""
 
 from __future__ import annotations

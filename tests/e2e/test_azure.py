@@ -297,7 +297,7 @@ def test_no_secret_key_or_token_in_any_output(fake, tmp_path):
                  ["cluster", "start", "--no-wait", "-o", "json"]):
         r = run(*args)
         outputs.append(r.stdout + r.stderr)
-    from tripgenctl.render import to_data
+    from tripgenctl.presentation.render import to_data
 
     for conn in (fake.connection_string(), fake.connection_string(key="V3JvbmdLZXlWYWx1ZTAxMjM0NTY3ODlBQkNERUY=")):
         outputs.append(json.dumps(to_data(check(conn))))

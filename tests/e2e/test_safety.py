@@ -8,9 +8,6 @@ are private."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import signal
 import stat
 import subprocess
@@ -22,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import cli, postgres_only, psql, secrets_init
+from tests.helpers import cli, on_pty, postgres_only, psql, secrets_init
 from tripgenctl.ops import safety
 
 
@@ -166,59 +163,6 @@ def test_other_context_with_yes_is_refused_without_the_mismatch_flag(sandbox, na
 
 
 # ---- a real terminal ------------------------------------------------------------------------------
-
-def on_pty(sandbox, args: list[str], answer: bytes, wait_for: bytes = b"[y/N]", timeout: float = 60) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal (stdin, stdout and stderr; its controlling terminal, so
-    Ctrl-C sent as a byte becomes SIGINT from the line discipline as at a keyboard), type
-    `answer` once `wait_for` shows up; (exit code, everything it printed)."""
-    env = sandbox.env()
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: pty.fork made it a session leader with the pty as its terminal
-        try:
-            os.execvpe(sys.executable, [sys.executable, "-m", "tripgenctl", *args], env)
-        finally:
-            os._exit(127)
-    out = b""
-    sent = False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and wait_for in out:
-                os.write(fd, answer)
-                sent = True
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                pid = 0
-                break
-        else:
-            raise AssertionError(f"no end within {timeout}s: {out!r}")
-    finally:
-        if pid:
-            _, status = os.waitpid(pid, 0)
-        try:
-            while True:  # what is left in the pty
-                ready, _, _ = select.select([fd], [], [], 0.1)
-                if not ready:
-                    break
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                out += chunk
-        except OSError:
-            pass
-        os.close(fd)
-    assert sent, f"the question never appeared: {out!r}"
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
-
 
 def test_ctrl_c_and_ctrl_d_at_the_question_of_down_on_a_terminal(sandbox, namespace):
     sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=APP, check=True)

@@ -1,6 +1,6 @@
 """docs/ARCHITECTURE.md's import rules, read from the source with `ast` (imports inside functions
 count too): the product never imports the sandbox; the sandbox uses only tripgenctl's leaf
-modules; only the doors import their SDKs."""
+modules; only the doors import their SDKs; only the presentation package and cli/ import Rich."""
 
 from __future__ import annotations
 
@@ -59,6 +59,41 @@ def test_the_sandbox_imports_only_leaf_modules_of_the_product():
 @pytest.mark.parametrize("sdk,door", [("kubernetes", "tripgenctl/kube/"), ("azure", "tripgenctl/azure/"), ("psycopg", "tripgenctl/pg.py")])
 def test_only_the_door_imports_its_sdk(sdk, door):
     assert offenders(PRODUCT, lambda m: not _is(m, sdk), exempt=lambda rel: rel.startswith(door)) == []
+
+
+PRESENTATION = "tripgenctl/presentation/"
+
+
+def _front_end(rel: str) -> bool:
+    return rel.startswith((PRESENTATION, "tripgenctl/cli/"))
+
+
+def test_only_the_presentation_package_and_the_cli_import_rich():
+    """ops (and the doors, and the leaf modules) show nothing themselves: they take a
+    tripgenctl.reporting.Reporter and a confirm callback. Nor do they import presentation/,
+    which would pull Rich in through the back door."""
+    front = ("rich", "tripgenctl.presentation")
+    assert offenders(PRODUCT, lambda m: not any(_is(m, x) for x in front), exempt=_front_end) == []
+
+
+def test_one_live_display():
+    """Rich's live machinery (Live, Progress, Status) is used in one module: the Reporter, which
+    every question can take down first (presentation/prompts.py)."""
+    live = ("rich.live", "rich.progress", "rich.status")
+    assert offenders(PRODUCT, lambda m: not any(_is(m, x) for x in live), exempt=lambda rel: rel == PRESENTATION + "reporter.py") == []
+
+
+def test_one_terminal_check():
+    """`isatty` is asked in presentation/terminal.py only (closed and replaced streams alike)."""
+    found = []
+    for path in sorted(PRODUCT.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == PRESENTATION + "terminal.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "isatty":
+                found.append(f"{rel}:{node.lineno}")
+    assert found == []
 
 
 def test_the_rule_checker_sees_imports_inside_functions(tmp_path):

@@ -106,7 +106,7 @@ def test_yaml_output_quotes_strings_that_go_would_read_as_other_types():
     import io
     from dataclasses import dataclass
 
-    from tripgenctl.render import render
+    from tripgenctl.presentation.render import render
 
     @dataclass
     class Row:

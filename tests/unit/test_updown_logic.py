@@ -112,7 +112,7 @@ def test_health_verdict():
 def test_line_reporter_text_and_json():
     import io
 
-    from tripgenctl.ops import progress
+    from tripgenctl.presentation import reporter as progress
 
     text = io.StringIO()
     rep = progress.reporter("up", live=False, stream=text)

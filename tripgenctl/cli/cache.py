@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show DBSIZE, confirm, FLUSHALL (or FLUSHDB), show DBSIZE after."""
         from tripgenctl.ops import cache as ops_cache
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, log_format=log_format)

@@ -11,8 +11,6 @@ credentials {cluster, file, context, server, replaced, kept_contexts}."""
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Optional
 
 import typer
@@ -47,38 +45,21 @@ def _target(ctx, subscription, resource_group, cluster_name):
 
 
 class _ProgressView:
-    """Elapsed time and the ARM operation's status on stderr: a spinner line on a terminal,
-    otherwise a line when the status changes and every 30 s (cron logs stay short)."""
+    """Elapsed time and the ARM operation's status through the one Reporter (presentation/
+    reporter.py) on stderr: a live row on a terminal, otherwise a line when the status changes
+    and every 30 s (cron logs stay short). Drawn from the first tick, after any question."""
 
     def __init__(self, action: str, cluster: str):
+        from tripgenctl.presentation.reporter import reporter
+
         self.action, self.cluster = action, cluster
-        self._status = None
-        self._last_line = 0.0
-        self._last_text = None
-        try:
-            self._tty = sys.stderr.isatty()
-        except (ValueError, AttributeError):
-            self._tty = False
+        self._rep = reporter(f"cluster {action} {cluster}", stamp=False)
 
     def __call__(self, p) -> None:
-        text = f"{p.action} {self.cluster}: {p.status}, {int(p.elapsed // 60)}m{int(p.elapsed % 60):02d}s elapsed"
-        if self._tty:
-            if self._status is None:  # started on the first tick: any confirmation prompt is over
-                from rich.console import Console
-
-                self._status = Console(stderr=True).status(text)
-                self._status.start()
-            self._status.update(text)
-            return
-        now = time.monotonic()
-        if p.status != self._last_text or now - self._last_line >= 30:
-            typer.echo(text, err=True)
-            self._last_line, self._last_text = now, p.status
+        self._rep.item(f"{p.action} {self.cluster}", p.status, detail=f"{int(p.elapsed // 60)}m{int(p.elapsed % 60):02d}s elapsed")
 
     def close(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        self._rep.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +75,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Power state, provisioning state, Kubernetes version, node pools, API server FQDN."""
         from tripgenctl.ops.cluster import cluster_status
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         render(cluster_status(_target(ctx, subscription, resource_group, cluster_name)), options(ctx).output)
 
@@ -115,7 +96,7 @@ def register(app: typer.Typer) -> None:
         uses node auto-provisioning; already stopped -> says so, exit 0. The question shows the
         plan and what it saves per hour ([cost])."""
         from tripgenctl.ops.cluster import cluster_stop, plan_stop
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         config = config_of(ctx)
         target = _target(ctx, subscription, resource_group, cluster_name)
@@ -155,7 +136,7 @@ def register(app: typer.Typer) -> None:
         wait until the API server answers and every node is Ready, and run doctor's checks in
         the namespace (-n). Exit 1 on a critical finding or nodes not Ready in time."""
         from tripgenctl.ops.cluster import cluster_start, first_kubeconfig
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         target = _target(ctx, subscription, resource_group, cluster_name)
@@ -184,7 +165,7 @@ def register(app: typer.Typer) -> None:
         """Fetch the cluster's user kubeconfig and merge it like `az aks get-credentials`:
         this cluster's entries are replaced, every other context is kept."""
         from tripgenctl.ops.cluster import cluster_credentials, first_kubeconfig
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         result = cluster_credentials(_target(ctx, subscription, resource_group, cluster_name), file or first_kubeconfig(opts.kubeconfig))

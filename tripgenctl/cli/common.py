@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import typer
 
 from tripgenctl.cli.options import ALLOW_OTHER_CONTEXT_HELP, DEFAULT_NAMESPACE, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP  # noqa: F401 - declared there, once
-from tripgenctl.errors import EXIT_USAGE, NotConfirmed, ToolError
+from tripgenctl.errors import EXIT_USAGE, ToolError
+from tripgenctl.presentation.prompts import confirm  # noqa: F401 - the question lives in presentation/; commands import it here
 
 OUTPUT_FORMATS = ("table", "json")
 
@@ -50,40 +50,6 @@ def config_of(ctx: typer.Context):
     return cfg if cfg is not None else ToolConfig()
 
 
-def stdin_is_tty() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (ValueError, AttributeError):
-        return False
-
-
-def stdout_is_tty() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (ValueError, AttributeError):
-        return False
-
-
-def confirm(question: str, yes: bool) -> None:
-    """Ask before destructive work. Never prompts without a terminal: refuses instead, so a
-    cron job without --yes fails loudly rather than hanging or acting unasked. The question goes
-    to stderr (visible even when stdout is redirected, e.g. `-o json > file`). Ctrl-C at the
-    question is an interruption (exit 130); Ctrl-D, end of input, is "not confirmed" (exit 2)."""
-    if yes:
-        return
-    if not stdin_is_tty():
-        statement = question.removesuffix(" Continue?").rstrip("?").rstrip(".")
-        raise NotConfirmed(f"{statement}: refusing without a terminal; pass --yes to proceed")
-    sys.stderr.write(f"{question} [y/N]: ")
-    sys.stderr.flush()
-    answer = sys.stdin.readline()  # KeyboardInterrupt (Ctrl-C) propagates: handle_errors exits 130
-    if answer == "":
-        sys.stderr.write("\n")
-        raise NotConfirmed("aborted: no answer (end of input)")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise NotConfirmed("aborted: not confirmed")
-
-
 def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_other_context: bool = False,
          no_safety_backup: bool = False, backup_dir: str | None = None, log_format: str = "text"):
     """The safety contract (ops/safety.py) with a terminal's callbacks: the question, the dry-run
@@ -91,7 +57,7 @@ def gate(ctx: typer.Context, *, yes: bool = False, dry_run: bool = False, allow_
     from pathlib import Path
 
     from tripgenctl.ops import runlog, safety
-    from tripgenctl.render import render
+    from tripgenctl.presentation.render import render
 
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
@@ -112,7 +78,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 def report(result, output: str, ok: bool | None = None) -> None:
     """Render a result, then exit with the code it carries (exit_for): the exit code scripts and
     cron act on comes from the same object people read. `ok` (plugins) overrides the result's."""
-    from tripgenctl.render import render
+    from tripgenctl.presentation.render import render
 
     render(result, output)
     exit_for(result if ok is None else _Verdict(ok))

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         the month so far, projected against the target, and what each kind of saving saved
         (scaling the namespace down saves no node cost; stopping the cluster does)."""
         from tripgenctl.ops import cost as ops
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         render(ops.report(opts.kube(), config_of(ctx), opts.namespace, month), opts.output)

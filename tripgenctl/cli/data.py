@@ -17,13 +17,12 @@ BACKUP_DIR_HELP = "Where the safety backup goes (default from config: backups/).
 SQL_DIR_HELP = "Directory with schema.sql and the sample files (default: the repository's sql/, or $TRIPGENCTL_SQL)."
 
 
-def _progress(output: str):
-    """Progress lines on stderr, so `-o json` stays parseable."""
+def _progress(log_format: str):
+    """The op's progress lines through the one Reporter, on stderr so `-o json` stays
+    parseable: indented lines, or JSON objects with --log-format json."""
+    from tripgenctl.presentation.reporter import reporter
 
-    def line(text: str) -> None:
-        print(f"  {text}", file=sys.stderr, flush=True)
-
-    return line
+    return reporter("data", log_format=log_format, stamp=False, indent="  ").log
 
 
 def _show_failure(result) -> None:
@@ -61,7 +60,7 @@ def register(app: typer.Typer) -> None:
         """Apply the script ConfigMaps (from sql/) and the Jobs database-schema-init, sample-data-load,
         data-validation in order; stop at the first that fails and show its log."""
         from tripgenctl.ops import data as ops
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
@@ -69,7 +68,7 @@ def register(app: typer.Typer) -> None:
         if dry_run and not force:
             raise typer.BadParameter("--dry-run shows what --force would delete; without --force data init deletes nothing", param_hint="--dry-run")
         result = ops.init(opts.kube(), profile or safety.config.profile, force=force, timeout=timeout, sql_path=sql_dir,
-                          on_update=_progress(opts.output), gate=safety)
+                          on_update=_progress(log_format), gate=safety)
         if result is None:  # dry run: the plan was shown
             return
         render(result, opts.output)
@@ -87,7 +86,7 @@ def register(app: typer.Typer) -> None:
         Sample expectations (SPEC row counts, named users and their trips, 12 months): at least
         the sample's numbers, so a database in use passes; exactly with --expect-sample."""
         from tripgenctl.ops import data as ops
-        from tripgenctl.render import is_machine, render
+        from tripgenctl.presentation.render import is_machine, render
 
         opts = options(ctx)
         report = ops.validate(opts.kube(), expect_sample=expect_sample)
@@ -111,13 +110,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Back up (verified), DROP SCHEMA public CASCADE, recreate it, and run `data init` again."""
         from tripgenctl.ops import data as ops
-        from tripgenctl.render import is_machine, render
+        from tripgenctl.presentation.render import is_machine, render
 
         opts = options(ctx)
         safety = gate(ctx, yes=yes, dry_run=dry_run, allow_other_context=allow_other_context, no_safety_backup=no_safety_backup,
                       backup_dir=backup_dir, log_format=log_format)
         result = ops.reset(opts.kube(), safety, profile=profile or safety.config.profile, timeout=timeout, sql_path=sql_dir,
-                           on_update=_progress(opts.output))
+                           on_update=_progress(log_format))
         if result is None:  # dry run: the plan was shown
             return
         render(result, opts.output)

@@ -54,10 +54,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """pg_dump inside postgresql-0, streamed, checksummed on both ends and read back before it
         is kept; with --to azure then uploaded in blocks and read back from the store."""
-        from tripgenctl.cli.progress import byte_progress
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import backup, store
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
+        from tripgenctl.presentation.reporter import reporter
 
         if to not in ("local", "azure"):
             raise UsageError(f"--to must be local or azure, not {to!r}")
@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
         backup.compress_spec(compress, kw["fmt"])  # a bad --compress is refused before any call
         target = _store(ctx, store_url) if (to == "azure" or store_url) else None
         kube = opts.kube()
-        with byte_progress("pg_dump") as progress:
+        with reporter("db backup") as rep:
+            progress = rep.transfer("pg_dump")
             if target is None:
                 result = backup.backup(kube, _dir(ctx, backup_dir), progress=progress, **kw)
             else:
@@ -97,7 +98,7 @@ def register(app: typer.Typer) -> None:
         interrupted runs show as incomplete. With --store: the team store's backups, "verified
         after upload" for those read back whole after their upload."""
         from tripgenctl.ops import catalog, store
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         if store_url:
             target = _store(ctx, store_url)
@@ -122,7 +123,7 @@ def register(app: typer.Typer) -> None:
         intact backup. Every file's action and reason is shown."""
         from tripgenctl.errors import UsageError
         from tripgenctl.ops import catalog, store
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         cfg = config_of(ctx)
         days = keep_days if keep_days is not None else cfg.backup.keep_days
@@ -157,7 +158,7 @@ def register(app: typer.Typer) -> None:
         when a check fails, the counts differ or the target is missed. The live database is not
         touched."""
         from tripgenctl.ops import drill
-        from tripgenctl.render import is_machine, render
+        from tripgenctl.presentation.render import is_machine, render
 
         opts = options(ctx)
         where = _store(ctx, store_url) if store_url else None
@@ -192,11 +193,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Verify, confirm, take a safety backup, then restore in one transaction. Objects in
         the database that the backup lacks are reported (and with --drop-extra removed)."""
-        from tripgenctl.cli.progress import byte_progress
         from tripgenctl.cli.validate import file_path
         from tripgenctl.ops import restore
         from tripgenctl.ops.safety import Change, Plan
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
+        from tripgenctl.presentation.reporter import reporter
 
         from tripgenctl.ops import store
 
@@ -216,18 +217,18 @@ def register(app: typer.Typer) -> None:
                 confirm(question, yes)
                 record.approved = True
 
-            with contextlib.ExitStack() as stack:
+            # the bars start with the first byte; the question (ask) takes them down first
+            with reporter("db restore", log_format=log_format) as rep, contextlib.ExitStack() as stack:
                 if remote:  # downloaded and verified before anything else happens
-                    with byte_progress("download") as progress:
-                        path = stack.enter_context(store.fetch(remote[0], remote[1], progress=progress))
+                    path = stack.enter_context(store.fetch(remote[0], remote[1], progress=rep.transfer("download")))
                 else:
                     path = Path(file)
-                with byte_progress("restore", total=path.stat().st_size if path.exists() else None) as progress:
-                    result = restore.restore(
-                        kube, path, _dir(ctx, backup_dir), into=into, safety_backup=not no_safety_backup,
-                        confirm=ask, allow_other_target=yes, progress=progress,
-                        drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
-                    )
+                progress = rep.transfer("restore", total=path.stat().st_size if path.exists() else None)
+                result = restore.restore(
+                    kube, path, _dir(ctx, backup_dir), into=into, safety_backup=not no_safety_backup,
+                    confirm=ask, allow_other_target=yes, progress=progress,
+                    drop_extra=drop_extra, allow_unverified=allow_unverified, with_globals=with_globals,
+                )
             plan.database, plan.safety_backup = result.target_database, result.safety_backup
             record.result = "ok" if result.counts_match is not False else "failed"
             record.message = f"{label} into {result.target_database}" + ("" if result.counts_match is not False else f"; counts differ: {result.mismatches}")

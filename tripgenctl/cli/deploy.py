@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Callable, Iterator, Optional
 
 import typer
@@ -14,38 +13,18 @@ from tripgenctl.cli.common import confirm, exit_for, gate, options, report, conf
 PROFILE_HELP = "Design revision to deploy: 001 (default, from config) or 000."
 
 
-def _stderr_is_tty() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (ValueError, AttributeError):
-        return False
-
-
 @contextlib.contextmanager
 def rollout_display() -> Iterator[Callable]:
-    """A Rich progress bar per workload on a terminal; plain lines on a pipe (CI logs, cron).
-    Both on stderr, so `-o json` output stays parseable."""
-    if not _stderr_is_tty():
-        last: dict[str, str] = {}
+    """A row per workload in the live display on a terminal; a line per change on a pipe (CI
+    logs, cron). Both on stderr, so `-o json` output stays parseable. The op's question (prunes,
+    a profile change) takes the display down first (presentation/prompts.py)."""
+    from tripgenctl.presentation.reporter import reporter
 
-        def line(st) -> None:
-            text = f"{st.workload}: {st.ready}/{st.desired} ready" + (" (rolled out)" if st.done else f" ({st.detail})" if st.detail else "")
-            if last.get(st.workload) != text:  # a line per change, not per status write
-                last[st.workload] = text
-                print(text, file=sys.stderr, flush=True)
+    with reporter("deploy", stamp=False) as rep:
 
-        yield line
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    tasks: dict[str, int] = {}
-    with Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as bar:
         def update(st) -> None:
-            if st.workload not in tasks:
-                tasks[st.workload] = bar.add_task(st.workload, total=max(st.desired, 1), note="")
-            bar.update(tasks[st.workload], total=max(st.desired, 1), completed=st.ready if st.desired else 1, note="ready" if st.done else st.detail)
+            text = f"{st.ready}/{st.desired} ready" + (" (rolled out)" if st.done else f" ({st.detail})" if st.detail else "")
+            rep.item(st.workload, text, True if st.done else None)
 
         yield update
 
@@ -105,7 +84,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Manifests vs live objects, field by field; exit 1 when they differ (as kubectl diff)."""
         from tripgenctl.ops import diff
-        from tripgenctl.render import is_machine, render
+        from tripgenctl.presentation.render import is_machine, render
 
         opts = options(ctx)
         result = diff.diff(opts.kube(), opts.namespace, profile or config_of(ctx).profile)

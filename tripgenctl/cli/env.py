@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl.ops import envcopy
         from tripgenctl.ops.lock import user_host
         from tripgenctl.ops.safety import Change, Plan
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         cfg, kube, source_name, source_ns = _source(opts, source)

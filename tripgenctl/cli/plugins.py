@@ -32,7 +32,7 @@ class PluginHost:
 
 def _host() -> PluginHost:
     from tripgenctl.cli.common import confirm, handle_errors, options, report
-    from tripgenctl.render import render
+    from tripgenctl.presentation.render import render
 
     return PluginHost(handle_errors=handle_errors, options=options, report=report, render=render, confirm=confirm)
 

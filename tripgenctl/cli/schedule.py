@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from tripgenctl import notify as notifier
         from tripgenctl.ops import schedule as ops
         from tripgenctl.ops.deploy import apply_all
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         cfg = config_of(ctx)
         opts = options(ctx)
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
     def show(ctx: typer.Context, offline: bool = typer.Option(False, "--offline", help="From config only; do not ask the cluster.")) -> None:
         """Installed CronJobs, their next run times in the configured time zone, and who keeps the environment awake."""
         from tripgenctl.ops import schedule as ops
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         render(ops.show(None if offline else opts.kube(), config_of(ctx)), opts.output)
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         """Delete the schedule's CronJobs, Role and config (the environment stays as it is)."""
         from tripgenctl.ops import schedule as ops
         from tripgenctl.ops.safety import Change, Plan
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         kube = opts.kube()

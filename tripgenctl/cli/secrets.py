@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         Passwords and the JWT key are generated when not supplied; the OpenAI key and the
         Service Bus connection string must be supplied."""
         from tripgenctl.ops import secrets as ops
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         from tripgenctl.cli.validate import file_path
 

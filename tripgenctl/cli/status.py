@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         """Workloads (desired/ready, remembered count, state and its age, image, drift) and pods;
         overall UP / DOWN / DEGRADED / TRANSITIONING."""
         from tripgenctl.ops import cost, workloads
-        from tripgenctl.render import render
+        from tripgenctl.presentation.render import render
 
         opts = options(ctx)
         kube = opts.kube()

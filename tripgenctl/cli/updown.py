@@ -23,7 +23,8 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
     from dataclasses import replace
 
     from tripgenctl.ops import updown
-    from tripgenctl.render import is_machine, render
+    from tripgenctl.presentation.render import is_machine, render
+    from tripgenctl.presentation.reporter import reporter
 
     from tripgenctl.cli.validate import seconds, workload_ref
 
@@ -51,6 +52,7 @@ def execute(ctx: typer.Context, action: str, *, yes: bool = False, dry_run: bool
         show_plan=lambda view: render(view, opts.output),
         show_result=show_result,
         say=lambda text, err: typer.echo(text, err=err),
+        reporter=reporter(action, log_format=log_format),
     )
     if outcome.error is not None and log_format != "json":
         raise outcome.error  # one plain `error:` line (with --log-format json it is already logged as a JSON line)

@@ -5,12 +5,11 @@ a fixed shape whatever the terminal does."""
 
 from __future__ import annotations
 
-import json
 import socket
-import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import IO, Any
+from typing import Any
+
+from tripgenctl.reporting import json_line
 
 
 @dataclass
@@ -48,12 +47,7 @@ def workload_records(action: str, result) -> list[dict]:
     return out
 
 
-def emit(command: str, message: str, level: str = "info", stream: IO[str] | None = None, **fields: Any) -> None:
-    """One JSON line in the progress reporter's shape (time, level, command, message, ...)."""
-    out = stream or sys.stderr
-    record = {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "level": level, "command": command, "message": message, **fields}
-    out.write(json.dumps(record) + "\n")
-    out.flush()
+emit = json_line  # one JSON line in the progress reporter's shape (time, level, command, message, ...)
 
 
 def cluster_record(action: str, cluster_result) -> dict:

@@ -29,7 +29,7 @@ from tripgenctl.ops import waiting
 from tripgenctl.ops.controls import Control, ControlRow
 from tripgenctl.ops.drift import SNAPSHOT_ANNOTATION
 from tripgenctl.ops import workloads as wl
-from tripgenctl.ops.progress import Reporter
+from tripgenctl.reporting import SILENT, Reporter
 
 DEFAULT_UP_REPLICAS = 1
 Guard = Optional[Callable[[], None]]  # raises (LostLock) when a write must not happen
@@ -393,7 +393,7 @@ STAGE_TITLES_UP = {0: "PostgreSQL and Redis", 1: "applications"}
 
 def run_down(kube, plan: Plan, who: str, wait: bool = True, timeout: float = 300, reporter: Reporter | None = None, guard: Guard = None) -> RunResult:
     """guard: called before every write (ops/updown passes the lock's confirm)."""
-    rep = reporter or Reporter()
+    rep = reporter or SILENT
     started = time.monotonic()
     deadline = started + timeout
     at = wl.rfc3339()
@@ -457,7 +457,7 @@ def run_up(
     guard: Guard = None,
 ) -> RunResult:
     """guard: called before every write (ops/updown passes the lock's confirm)."""
-    rep = reporter or Reporter()
+    rep = reporter or SILENT
     started = time.monotonic()
     deadline = started + timeout
     ok = True

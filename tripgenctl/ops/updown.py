@@ -20,7 +20,8 @@ from tripgenctl.config import ToolConfig
 from tripgenctl.errors import ProblemFound, ToolError
 from tripgenctl.ops import cluster as aks
 from tripgenctl.ops import history
-from tripgenctl.ops import lock, progress, runlog, scaling, schedule, workloads
+from tripgenctl.ops import lock, runlog, scaling, schedule, workloads
+from tripgenctl.reporting import SILENT, Reporter
 
 if TYPE_CHECKING:
     from tripgenctl.kube.client import Kube
@@ -93,9 +94,12 @@ def run(
     show_plan: Callable[[scaling.PlanView], None],
     show_result: Callable[[scaling.RunResult], None],
     say: Callable[[str, bool], None],
+    reporter: Reporter = SILENT,
 ) -> Outcome:
     """connect(context) opens the namespace (the context may be a fresh one from `up --cluster`);
-    confirm(question) raises when the answer is no; say(text, err) prints a text-mode line.
+    confirm(question) raises when the answer is no; say(text, err) prints a text-mode line;
+    reporter shows the run's progress (taken down for the plan and the question, closed before
+    the result is shown).
 
     A run that skips or fails is logged as such (JSON with log_format json) and reported to the
     webhook before this returns, so the caller only maps the outcome to an exit code. A
@@ -111,7 +115,7 @@ def run(
                                  req.scheduled, workloads=records or [])
 
     try:
-        result, cluster_result = _act(req, where, connect, confirm, show_plan)
+        result, cluster_result = _act(req, where, connect, confirm, show_plan, reporter)
     except ToolError as exc:
         done = summary("failed", exc.message)
         _trail(req, where, "failed", exc.message, say)
@@ -224,12 +228,12 @@ def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Call
             say(note, True)
 
 
-def _history(kube, reporter: Callable, action: str, result: str, who: str, detail: str) -> None:
+def _history(kube, rep: Reporter, action: str, result: str, who: str, detail: str) -> None:
     """One line of the environment's durable history (ops/history.py); a failure to write it
     is a warning, never the run's failure."""
     warning = history.record(kube, kube.namespace, action, result, who, detail[:200], keep_months=kube.config.cost.history_months)
     if warning:
-        reporter().log(warning, "warning")
+        rep.log(warning, "warning")
 
 
 def _controls(kube, plan: scaling.Plan, req: Request) -> None:
@@ -262,7 +266,7 @@ def _refuse_unpaused_gitops(plan: scaling.Plan, kube) -> None:
 
 
 def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], confirm: Callable[[str], None],
-         show_plan: Callable[[scaling.PlanView], None]) -> tuple[scaling.RunResult | str | None, aks.ClusterActionResult | None]:
+         show_plan: Callable[[scaling.PlanView], None], rep: Reporter) -> tuple[scaling.RunResult | str | None, aks.ClusterActionResult | None]:
     """-> (scaling.RunResult | skip reason (str) | None for a dry run, cluster result or None).
     With cluster: `up` starts the AKS cluster (fresh credentials) before the namespace comes
     up; `down` stops it after the namespace went down cleanly (the counts are remembered first,
@@ -274,20 +278,11 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             return reason, None
     cluster_result = None
     context = req.context
-    with contextlib.ExitStack() as stack:
-        reporters: list = []
-
-        def reporter():
-            """Created when there is progress to show (not before the question is asked)."""
-            if not reporters:
-                reporters.append(stack.enter_context(progress.reporter(action, log_format=req.log_format)))
-            return reporters[-1]
-
+    with contextlib.closing(rep):  # the display ends with the run, before its result is shown
         if req.cluster:
             target = aks.resolve_target(config=req.config)
-            progress_item = lambda p: reporter().item(target.cluster_name, f"{p.status} ({p.elapsed:.0f} s)")  # noqa: E731
+            progress_item = lambda p: rep.item(target.cluster_name, f"{p.status} ({p.elapsed:.0f} s)")  # noqa: E731
             if action == "up":
-                rep = reporter()
                 rep.phase(f"starting cluster {target.cluster_name}")
                 # doctor's checks run once the namespace is up (below), not on a namespace still scaled down
                 cluster_result = aks.cluster_start(target, wait=True, on_progress=progress_item, timeout=max(req.timeout, 1800),
@@ -298,7 +293,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             else:
                 state = aks.cluster_status(target)
                 if state.power_state == "Stopped":
-                    reporter().item(target.cluster_name, "already stopped", True)
+                    rep.item(target.cluster_name, "already stopped", True)
                     done = aks.ClusterActionResult("stop", state.cluster, "already stopped", state.power_state, state.provisioning_state, 0.0,
                                                    f"{state.cluster} is already stopped; nothing to do")
                     return scaling.RunResult("down", where["namespace"], False, True, done.message, 0.0), done
@@ -310,7 +305,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         guard.require_expected(kube, req.config, action, allow_other_context=req.allow_other_context)
         who = lock.user_host() + (" (scheduled)" if req.scheduled else "")
         if cluster_result is not None and action == "up":
-            _history(kube, reporter, "cluster-start", "ok", who, cluster_result.message)
+            _history(kube, rep, "cluster-start", "ok", who, cluster_result.message)
         data_names = _data_names(req.config)
         excl = tuple(req.exclude or ())
         if req.scheduled and action == "down":
@@ -333,16 +328,14 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             return None, None
         _refuse_unpaused_gitops(plan, kube)
         if not req.yes:
-            if reporters:  # the question needs the terminal to itself
-                reporters.pop().close()
-            show_plan(plan.view())
-            n = len(plan.changes)
-            held = [c for c in plan.controls if c.allowed is not False]
-            also = f" ({'pausing' if action == 'down' else 'restoring'} {len(held)} GitOps/autoscaler/CronJob object(s))" if held else ""
-            confirm(f"{action} {n} workload(s){also} in {kube.context_name}/{kube.namespace}"
-                    + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
+            with rep.paused():  # the plan and the question need the terminal to themselves
+                show_plan(plan.view())
+                n = len(plan.changes)
+                held = [c for c in plan.controls if c.allowed is not False]
+                also = f" ({'pausing' if action == 'down' else 'restoring'} {len(held)} GitOps/autoscaler/CronJob object(s))" if held else ""
+                confirm(f"{action} {n} workload(s){also} in {kube.context_name}/{kube.namespace}"
+                        + (" and then stop the cluster?" if req.cluster and action == "down" else "?"))
         where.update(kube=kube, approved=True)
-        rep = reporter()
         if req.scheduled and action == "down":
             from tripgenctl.ops import scheduled_backup
 
@@ -362,7 +355,7 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
                 result = scaling.run_down(kube, plan, who, wait=req.wait, timeout=req.timeout, reporter=rep, guard=held.confirm)
             else:
                 result = scaling.run_up(kube, plan, data_names, wait=req.wait, timeout=req.timeout, reporter=rep, guard=held.confirm)
-        _history(kube, reporter, action, "ok" if result.ok else "failed", who, result.message)
+        _history(kube, rep, action, "ok" if result.ok else "failed", who, result.message)
         if cluster_result is not None and action == "up":  # `up --cluster`: the start's checks, on the namespace now up
             from tripgenctl.ops import cluster_checks
 
@@ -375,13 +368,13 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
         if req.cluster and action == "down" and result.ok:
             rep.phase(f"stopping cluster {target.cluster_name}")
             # written while the cluster can still take it; corrected below if the stop fails
-            _history(kube, reporter, "cluster-stop", "ok", who, f"stopping {target.cluster_name}")
+            _history(kube, rep, "cluster-stop", "ok", who, f"stopping {target.cluster_name}")
             try:
                 cfg = req.config
                 cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800),
                                                   poll_interval=cfg.azure.poll_interval, cooldown=cfg.azure.power_cooldown_minutes, cost=cfg.cost)
             except ToolError as exc:
-                _history(kube, reporter, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
+                _history(kube, rep, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
                 raise
             rep.item(target.cluster_name, cluster_result.message, True)
         elif req.cluster and action == "down":

@@ -17,7 +17,7 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 def to_data(value: Any) -> Any:
@@ -82,7 +82,9 @@ def render(result: Any, output: str = "table", title: str | None = None, file=No
 def _console(out):
     from rich.console import Console
 
-    return Console(file=out, highlight=False, soft_wrap=False, width=None if out.isatty() else 200)
+    from tripgenctl.presentation.terminal import is_terminal
+
+    return Console(file=out, highlight=False, soft_wrap=False, width=None if is_terminal(out) else 200)
 
 
 def _is_row_list(value: Any) -> bool:
@@ -156,9 +158,3 @@ def _bar(value: float, top: float) -> str:
 def _scalar_or_short(value: Any) -> bool:
     return _scalar(value) or (isinstance(value, (list, tuple)) and all(_scalar(v) for v in value))
 
-
-def iter_lines(items: Iterable[str], file=None) -> None:
-    out = file or sys.stdout
-    for line in items:
-        out.write(line + "\n")
-        out.flush()
