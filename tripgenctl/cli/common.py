@@ -12,7 +12,6 @@ import typer
 
 from tripgenctl.cli.options import ALLOW_OTHER_CONTEXT_HELP, DEFAULT_NAMESPACE, LOG_FORMAT_HELP, NO_SAFETY_BACKUP_HELP  # noqa: F401 - declared there, once
 from tripgenctl.errors import EXIT_USAGE, ToolError
-from tripgenctl.presentation.prompts import confirm  # noqa: F401 - the question lives in presentation/; commands import it here
 
 OUTPUT_FORMATS = ("table", "json")
 
@@ -39,6 +38,13 @@ def options(ctx: typer.Context) -> GlobalOptions:
     if not isinstance(root.obj, GlobalOptions):
         root.obj = GlobalOptions()
     return root.obj
+
+
+def confirm(question: str, yes: bool) -> None:
+    """The question of presentation/prompts.py, imported when a command asks (not for --help)."""
+    from tripgenctl.presentation.prompts import confirm as ask
+
+    ask(question, yes)
 
 
 def config_of(ctx: typer.Context):
