@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# The Ctrl-C tests play a person at a terminal, whose shell leaves SIGINT at its default. A suite
+# started in the background by a non-interactive shell (`make test &`, some CI runners) inherits
+# SIGINT *ignored*, and an ignored disposition survives exec: every tripgenctl the tests spawn
+# would then ignore the Ctrl-C they send (Python installs no KeyboardInterrupt handler for an
+# ignored SIGINT). A Python handler here is reset to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 KUBECTL_DIR = Path("/usr/lib/google-cloud-sdk/bin")
 

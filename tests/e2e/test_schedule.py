@@ -230,8 +230,13 @@ def test_cluster_down_stops_aks_after_the_namespace_and_up_starts_it_first(sandb
         assert r.returncode == 0 and "configured holiday" in r.stdout, r.stdout + r.stderr
         assert fa.cluster.power_state == "Stopped"  # a holiday does not even start the cluster
 
-        r = run("up", "--cluster", "--yes", "--timeout", "90", config=plain)
-        assert r.returncode == 0, r.stdout + r.stderr
+        r = run("up", "--cluster", "--yes", "--timeout", "90", "-o", "json", config=plain)
+        # the cluster starts, alpha comes up, then doctor's checks run on the namespace: it holds
+        # only `alpha` (no Secrets, no data services), so they find criticals and `up --cluster`
+        # exits 1 with their summary (issue 20: "exiting 1 on a critical finding")
+        assert r.returncode == 1, r.stdout + r.stderr
+        message = json.loads(r.stdout)["message"]
+        assert f"doctor in tripgen-sandbox/{namespace}: " in message and " critical" in message, r.stdout + r.stderr
         assert fa.cluster.power_state == "Running"
         assert replicas(sandbox, namespace) == {"alpha": 1}
     finally:
