@@ -313,10 +313,8 @@ class Kubelet:
         if not previous:
             return files[-1]
         if running:
-            older = [f for f in files if int(f.stem) < runner.restart_count]
-            if older:
-                return older[-1]
-            # the count is raised a moment after the new instance's log opens: the one before it
+            # the newest log is the running instance's (opened before its process starts, while
+            # the restart count may not be raised yet): the previous instance is the one before it
             return files[-2] if len(files) >= 2 else None
         # a container waiting to restart: its previous instance is the last one that ran
         return files[-1] if (runner is not None and runner.last_state) or len(files) > 1 else None
