@@ -144,3 +144,22 @@ def test_guard():
     t = guard.check_target("tripgen-sandbox", "https://10.0.0.1:443", patterns, ["https://127.0.0.1:*"])
     assert not t.expected and "https://10.0.0.1:443" in t.reason
     assert guard.check_target("tripgen-sandbox", "https://127.0.0.1:4000", patterns, ["https://127.0.0.1:*"]).expected
+
+
+def test_a_status_write_between_read_and_apply_is_not_configured():
+    """A controller settling a fresh rollout writes status and its revision annotation (a new
+    resourceVersion) between deploy's read and its apply: the apply changed nothing."""
+    desired = manifest("deployment/user-service")
+    live = as_live(desired, replicas=0)
+    applied = copy.deepcopy(live)
+    applied["metadata"]["resourceVersion"] = "43"
+    applied["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "4"
+    applied["status"] = {"replicas": 1, "readyReplicas": 1, "observedGeneration": 3}
+    assert dep.applied_action(live, applied, desired) == "unchanged"
+    assert dep.applied_action(None, applied, desired) == "created"
+    changed = copy.deepcopy(applied)
+    changed["spec"]["replicas"] = 5
+    assert dep.applied_action(live, changed, desired) == "configured"
+    relabelled = copy.deepcopy(applied)
+    relabelled["metadata"]["labels"]["app.kubernetes.io/part-of"] = "other"
+    assert dep.applied_action(live, relabelled, desired) == "configured"

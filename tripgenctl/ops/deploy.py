@@ -166,14 +166,28 @@ def apply_all(kube, objects: list[dict], dry_run: bool = False) -> list[ObjectRe
         pruned = prune_extras(applied, obj)
         if pruned is not None:
             applied = resources.replace(kube, pruned)
-        if live is None:
-            action = "created"
-        elif applied["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
-            action = "configured"
-        else:
-            action = "unchanged"
-        results.append(ObjectResult(ref, action, changes))
+        results.append(ObjectResult(ref, applied_action(live, applied, obj), changes))
     return results
+
+
+def applied_action(live: dict | None, applied: dict, desired: dict) -> str:
+    """created / configured / unchanged, as the apply itself changed things. A new
+    resourceVersion alone does not say so: a controller writing status or its own annotation
+    (a rollout still settling) between our read and our apply moves it too."""
+    if live is None:
+        return "created"
+    return "configured" if _ours(live, desired) != _ours(applied, desired) else "unchanged"
+
+
+def _ours(obj: dict, desired: dict) -> dict:
+    """What an apply of `desired` can change: everything but status and the server's
+    bookkeeping, without the annotations Kubernetes' own controllers write (a
+    `*kubernetes.io/` key the manifest does not set, e.g. deployment.kubernetes.io/revision)."""
+    mine = desired.get("metadata", {}).get("annotations") or {}
+    meta = obj.get("metadata", {})
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k in mine or "kubernetes.io/" not in k}
+    return {**{k: v for k, v in obj.items() if k not in ("status", "metadata")},
+            "labels": meta.get("labels") or {}, "annotations": notes}
 
 
 def _list_workloads(kube, namespace: str, kind: str) -> tuple[list[dict], str]:
@@ -416,13 +430,7 @@ def execute(kube, pl: Plan) -> list[ObjectResult]:
         pruned = prune_extras(applied, p.obj)
         if pruned is not None:
             applied = resources.replace(kube, pruned)
-        if p.live is None:
-            action = "created"
-        elif applied["metadata"].get("resourceVersion") != p.live["metadata"].get("resourceVersion"):
-            action = "configured"
-        else:
-            action = "unchanged"
-        results.append(ObjectResult(p.ref, action, p.changes, p.note))
+        results.append(ObjectResult(p.ref, applied_action(p.live, applied, p.obj), p.changes, p.note))
     for x in pl.prune:
         applyset.delete(kube, x)
         results.append(ObjectResult(x.ref, "pruned", [], "deployed by tripgenctl, no longer in the manifests"))
