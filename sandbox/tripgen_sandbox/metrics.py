@@ -3,9 +3,60 @@ and metrics.k8s.io use) and CPU in nanocores from the change of CPU time between
 
 from __future__ import annotations
 
+import os
 import time
 
 import psutil
+
+
+def _children_files(pid: int) -> list[str] | None:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    return [f"/proc/{pid}/task/{tid}/children" for tid in tasks]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from the kernel's per-thread children lists: the cost
+    grows with the tree, not with every process on the machine (psutil's children(recursive=
+    True) reads the whole /proc each call, which the OOM watchdogs of four sandboxes paid many
+    times a second). Kernels without those lists get psutil's walk."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        files = _children_files(parent)
+        if files is None or (files and not os.path.exists(files[0])):
+            return _psutil_descendants(pid)
+        for name in files:
+            try:
+                with open(name) as fh:
+                    kids = [int(x) for x in fh.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def _psutil_descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    procs = []
+    for p in [pid, *descendants(pid)]:
+        try:
+            procs.append(psutil.Process(p))
+        except psutil.Error:
+            continue
+    return procs
 
 
 def tree_memory(pid: int | None) -> int:
@@ -16,12 +67,7 @@ def tree_memory(pid: int | None) -> int:
         return 0
     total = 0
     shared = 0
-    try:
-        root = psutil.Process(pid)
-        procs = [root] + root.children(recursive=True)
-    except psutil.Error:
-        return 0
-    for p in procs:
+    for p in _tree(pid):
         try:
             mi = p.memory_info()
         except psutil.Error:
@@ -35,13 +81,8 @@ def tree_memory(pid: int | None) -> int:
 def tree_cpu_seconds(pid: int | None) -> float:
     if not pid:
         return 0.0
-    try:
-        root = psutil.Process(pid)
-        procs = [root] + root.children(recursive=True)
-    except psutil.Error:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in _tree(pid):
         try:
             t = p.cpu_times()
             total += t.user + t.system
@@ -82,8 +123,6 @@ class CpuSampler:
 
 
 def _dir_bytes(path) -> int:
-    import os  # noqa: PLC0415
-
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
