@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
+from contextlib import contextmanager
 
 from tripgenctl import manifests
 from tripgenctl.ops import waiting
@@ -141,3 +143,33 @@ def on_pty(sandbox, args: list[str], answer: bytes, wait_for: bytes = b"[y/N]", 
         os.close(fd)
     assert sent, f"the question never appeared: {out!r}"
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+@contextmanager
+def stateful_namespace(sandbox, prefix: str, *workloads: str, sql: str | None = None):
+    """A namespace of a module's own (`<prefix>-<hex>`) with the Secrets and the named
+    StatefulSets Ready, `sql` run in PostgreSQL; deleted afterwards (best effort)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    core = sandbox.kube().core
+    core.create_namespace({"metadata": {"name": name}})
+    secrets_init(sandbox, name)
+    deploy_stateful(sandbox, name, *workloads)
+    if sql:
+        psql(sandbox, name, sql)
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name)
+        except Exception:  # noqa: BLE001 - best effort cleanup
+            pass
+
+
+def wait_node_ready(kube, node: str, since: str | None, timeout: float = 30) -> None:
+    """Until `node` is Ready again (since None) or NotReady since `since` (a node-notready
+    fault): the node controller applies a fault within its next poll, not at once."""
+    def ok(items):
+        ready = next((c for c in items[node]["status"].get("conditions") or [] if c["type"] == "Ready"), {})
+        return ready.get("status") == "True" if since is None else (ready.get("status") != "True" and ready.get("lastTransitionTime") == since)
+
+    assert waiting.watch_list(kube, "/api/v1/nodes", ok, timeout), f"node {node} never became {'Ready' if since is None else 'NotReady'}"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, deploy_stateful, psql, run_tool, secrets_init
+from tests.helpers import cli, deploy_stateful, psql, run_tool, secrets_init, stateful_namespace
 
 MB = 1 << 20
 TABLES = ("trips", "notes", "bulk")
@@ -95,17 +95,8 @@ def env(sandbox):
     """Namespace A: Secrets, PostgreSQL and Redis from manifests/ and a database holding a few MB
     (three related tables, an index, a sequence). Tests that damage the data put it back, which
     is what they test; each compares the state before and after itself."""
-    name = f"backup-{uuid.uuid4().hex[:6]}"
-    core = sandbox.kube().core
-    core.create_namespace({"metadata": {"name": name}})
-    secrets_init(sandbox, name)
-    deploy_stateful(sandbox, name, "postgresql", "redis")
-    psql(sandbox, name, SCHEMA)
-    yield name
-    try:
-        core.delete_namespace(name)
-    except Exception:  # noqa: BLE001 - best effort cleanup
-        pass
+    with stateful_namespace(sandbox, "backup", "postgresql", "redis", sql=SCHEMA) as name:
+        yield name
 
 
 # ---- backup -> damage -> restore ---------------------------------------------------------------

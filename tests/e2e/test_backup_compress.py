@@ -7,28 +7,18 @@ exit 2 and leaves no file; a malformed choice is refused before anything runs.""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from tests.e2e.test_backup import DAMAGE, SCHEMA, counts, files, one_error_line, snapshot
 from tests.e2e.test_backup_store import CONN, azurite, new_store  # noqa: F401 - azurite is a fixture
-from tests.helpers import cli, deploy_stateful, psql, secrets_init
+from tests.helpers import cli, psql, stateful_namespace
 
 
 @pytest.fixture(scope="module")
 def env(sandbox):
-    name = f"compress-{uuid.uuid4().hex[:6]}"
-    core = sandbox.kube().core
-    core.create_namespace({"metadata": {"name": name}})
-    secrets_init(sandbox, name)
-    deploy_stateful(sandbox, name, "postgresql")
-    psql(sandbox, name, SCHEMA)
-    yield name
-    try:
-        core.delete_namespace(name)
-    except Exception:  # noqa: BLE001 - best effort cleanup
-        pass
+    with stateful_namespace(sandbox, "compress", "postgresql", sql=SCHEMA) as name:
+        yield name
 
 
 def pod_supports(sandbox, ns: str, method: str) -> bool:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.e2e.test_backup import SCHEMA, counts, one_error_line, snapshot
-from tests.helpers import cli, deploy_stateful, psql, secrets_init
+from tests.helpers import cli, psql, stateful_namespace
 
 CONN = "TRIPGENCTL_BACKUP_STORE_CONNECTION_STRING"
 
@@ -34,17 +34,8 @@ def azurite(sandbox):
 
 @pytest.fixture(scope="module")
 def env(sandbox):
-    name = f"store-{uuid.uuid4().hex[:6]}"
-    core = sandbox.kube().core
-    core.create_namespace({"metadata": {"name": name}})
-    secrets_init(sandbox, name)
-    deploy_stateful(sandbox, name, "postgresql")
-    psql(sandbox, name, SCHEMA)
-    yield name
-    try:
-        core.delete_namespace(name)
-    except Exception:  # noqa: BLE001 - best effort cleanup
-        pass
+    with stateful_namespace(sandbox, "store", "postgresql", sql=SCHEMA) as name:
+        yield name
 
 
 def container(conn: str, name: str):

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_azure_sandbox import fake_for, run  # noqa: F401 - fake_for is a fixture
-from tests.helpers import run_tool
+from tests.helpers import run_tool, wait_node_ready
 
 
 def _tool(kubeconfig, *args: str):
@@ -127,8 +127,10 @@ def test_start_after_the_api_server_moved_leaves_a_working_context(own_sandbox, 
     assert quiet["checks"].startswith("not run: namespace no-such-namespace does not exist")
 
     # a node that stays NotReady: the start's deadline names it, exit 1 (one error line)
-    control.set_fault(state, "node-notready", {"sandbox-node-2": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    control.set_fault(state, "node-notready", {"sandbox-node-2": since})
     try:
+        wait_node_ready(connect(kubeconfig=str(kc), namespace="power"), "sandbox-node-2", since)
         late = run("--config", str(config), "cluster", "start", "--nodes-timeout", "3", "--no-checks")
     finally:
         control.set_fault(state, "node-notready", None)

@@ -20,7 +20,7 @@ from tripgenctl.config import ToolConfig
 from tripgenctl.ops import waiting
 from tripgenctl.ops.doctor import run_doctor
 from tripgenctl.ops.doctor.knowledge import TABLE
-from tests.helpers import run_tool
+from tests.helpers import run_tool, wait_node_ready
 
 SB = "Endpoint=sb://sb-tripgen-dev.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=c2FuZGJveC10ZXN0LWtleQ=="
 OPENAI = "sk-test-openai-key-never-printed-0123"
@@ -160,11 +160,7 @@ def _iso(minutes_ago: float) -> str:
 
 
 def _wait_node(sandbox, since: str | None) -> None:
-    def ok(items):
-        ready = next((c for c in items[NODE]["status"].get("conditions") or [] if c["type"] == "Ready"), {})
-        return ready.get("status") == "True" if since is None else (ready.get("status") != "True" and ready.get("lastTransitionTime") == since)
-
-    assert waiting.watch_list(sandbox.kube(), "/api/v1/nodes", ok, 30)
+    wait_node_ready(sandbox.kube(), NODE, since)
 
 
 def test_node_not_ready_six_minutes_is_critical_one_minute_a_warning(sandbox, namespace):
