@@ -45,11 +45,11 @@ demo: $(STAMP)
 # --no-loadscope-reorder keeps that order). Most of a test's time is
 # waiting on pods and servers, so 4 workers fit a 2-core machine. A failed test runs again (up to
 # twice): timing-bound e2e tests (leases, deadlines) can lose a race on a loaded 2-core machine;
-# pytest's summary still lists every rerun, so a flake stays visible.
+# pytest's summary lists every rerun (-rR), so a flake stays visible.
 TEST_WORKERS ?= 4
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --reruns 2 --reruns-delay 2 --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --reruns 2 --reruns-delay 2 -rfER --durations=25 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not e2e and not packaging' $(PYTEST_ARGS)

@@ -88,8 +88,15 @@ def test_workload_objects_scale_and_a_guarded_annotation_conflicts(sandbox, name
     assert set(found) == {"Deployment/web", "Deployment/api"} and found["Deployment/api"].replicas == 2
     web = found["Deployment/web"]
     assert "raw" not in repr(web) and web.namespace == namespace and web.resource_version
-    stale = web.resource_version
-    web.annotate({"example.com/a": "1"}, expected_resource_version=stale)
+    for _ in range(20):  # the deployment controller may write status between read and write
+        stale = web.resource_version
+        try:
+            web.annotate({"example.com/a": "1"}, expected_resource_version=stale)
+            break
+        except Conflict:
+            web = web.refresh()
+    else:
+        raise AssertionError("a guarded annotate with a fresh version kept conflicting")
     with pytest.raises(Conflict):  # the object moved on since `stale`: never written blind
         web.annotate({"example.com/a": "2"}, expected_resource_version=stale)
     fresh = web.refresh()
