@@ -99,3 +99,23 @@ def test_a_job_finds_its_pods_with_their_state_and_logs(sandbox, namespace):
     assert Job.delete(kube, "say") is True
     assert waiting.wait_deleted(kube, Job.collection(kube), "say", 30)
     assert Job.delete(kube, "say") is False and Job.get(kube, "say", missing_ok=True) is None
+
+
+def test_a_watch_by_plural_sends_its_label_selector_to_the_server(sandbox, namespace):
+    """restart's pod watch used to glue `?labelSelector=` to the path ahead of the watch's own
+    query: the server saw no watch at all and answered a list at once (a hot loop)."""
+    from tripgenctl.kube import objects
+
+    kube = sandbox.kube(namespace)
+    rv = objects.list_answer(kube, "v1", "configmaps", selector="app=a")["metadata"]["resourceVersion"]
+    for name in ("b", "a"):  # the other one first: a watch that ignored the selector would see it
+        made = sandbox.kubectl("create", "configmap", name, "-n", namespace, f"--from-literal=k={name}")
+        assert made.returncode == 0, made.stderr
+        assert sandbox.kubectl("label", "configmap", name, "-n", namespace, f"app={name}").returncode == 0
+    started = time.monotonic()
+    events = objects.watch(kube, "v1", "configmaps", selector={"app": "a"}, resource_version=rv, timeout_seconds=10)
+    type_, obj = next(iter(events))
+    assert obj["metadata"]["name"] == "a" and type_ in ("ADDED", "MODIFIED") and time.monotonic() - started < 10
+    assert [o["metadata"]["name"] for o in objects.list_answer(kube, "v1", "configmaps", selector="app=a")["items"]] == ["a"]
+    quiet = list(objects.watch(kube, "v1", "configmaps", selector="app=none", timeout_seconds=1))
+    assert quiet == [] and time.monotonic() - started >= 1  # a real watch: it waited for the server to end it

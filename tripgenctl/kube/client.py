@@ -259,15 +259,19 @@ class Kube:
         path = self.resource_path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
         return self.request_json("POST", path, obj, query={"fieldManager": field_manager})
 
-    def watch_json(self, path: str, resource_version: str | None = None, timeout_seconds: int = 60, stop: Callable[[], bool] | None = None) -> Iterator[tuple[str, dict]]:
-        """(type, object) events of a watch on a list path, until the server ends it (at
-        timeout_seconds) or stop() is true after an event. The caller re-lists and re-watches."""
+    def watch_json(self, path: str, resource_version: str | None = None, timeout_seconds: int = 60, stop: Callable[[], bool] | None = None,
+                   selector: str | None = None) -> Iterator[tuple[str, dict]]:
+        """(type, object) events of a watch on a list path (of the objects matching a label
+        `selector`), until the server ends it (at timeout_seconds) or stop() is true after an
+        event. The caller re-lists and re-watches."""
         import json as _json
         from urllib.parse import urlencode
 
         query = {"watch": "1", "timeoutSeconds": str(int(timeout_seconds)), "allowWatchBookmarks": "false"}
         if resource_version:
             query["resourceVersion"] = resource_version
+        if selector:
+            query["labelSelector"] = selector
         url = f"{self.server}{path}?{urlencode(query)}"
         resp = call(
             lambda: self.api_client.rest_client.request("GET", url, headers={"Accept": "application/json", **self.auth_headers()}, _request_timeout=(10, timeout_seconds + 10)),

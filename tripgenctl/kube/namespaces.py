@@ -21,8 +21,10 @@ class Namespace:
         return cls(meta.get("name", ""), (obj.get("status") or {}).get("phase") or "Active", dict(meta.get("labels") or {}), obj)
 
     @classmethod
-    def get(cls, kube, name: str, missing_ok: bool = False) -> "Namespace | None":
-        obj = kube.fetch("GET", paths.core("namespaces", name=name), what=f"namespace {name}", missing_ok=missing_ok)
+    def get(cls, kube, name: str, missing_ok: bool = False, what: str | None = None) -> "Namespace | None":
+        """The namespace; NotFound (or None with missing_ok) when there is none. `what` names
+        the read in an error (default "namespace <name>")."""
+        obj = kube.fetch("GET", paths.core("namespaces", name=name), what=what or f"namespace {name}", missing_ok=missing_ok)
         return None if obj is None else cls.from_json(obj)
 
     @classmethod

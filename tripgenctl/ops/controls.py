@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from tripgenctl.errors import ProblemFound, ToolError
-from tripgenctl.kube import retry
+from tripgenctl.kube import objects, retry
 from tripgenctl.kube.client import answered
 from tripgenctl.kube.errors import Conflict, Forbidden, KubeError, NotFound, Unavailable, body_message
 
@@ -48,10 +48,6 @@ class Control:
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
-
-    def path_in(self, kube) -> str:
-        """The object's REST path (the door builds it)."""
-        return kube.api_path(self.api_version, self.plural, self.name, namespace=self.namespace)
 
     @property
     def needs_pause(self) -> bool:
@@ -151,12 +147,11 @@ def may_patch(kube, namespace: str, group: str, plural: str, cache: dict | None 
 def _write(kube, c: Control, patch: dict, what: str, guard: Guard):
     """One guarded merge patch under the door's retry policy (429/5xx/unreachable again with
     back-off, guard() before each attempt); its 409 is raised for _settle to re-read."""
-    return retry.run(lambda: kube.fetch("PATCH", c.path_in(kube), patch, content_type="application/merge-patch+json",
-                                        query={"fieldManager": "tripgenctl"}, what=what), retry.WRITE, guard)
+    return retry.run(lambda: objects.merge_patch(kube, c.api_version, c.plural, c.name, patch, c.namespace, what=what), retry.WRITE, guard)
 
 
 def _reread(kube, c: Control, refresh: Callable[[dict], None]) -> bool:
-    obj = kube.fetch("GET", c.path_in(kube), what=f"read {c.ref}", missing_ok=True)
+    obj = objects.read(kube, c.api_version, c.plural, c.name, c.namespace, what=f"read {c.ref}")
     if obj is None:
         return False
     if not isinstance(obj, dict):
@@ -233,7 +228,7 @@ def list_objects(kube, api_version: str, plural: str, namespace: str) -> tuple[l
     """(items, None); (None, None) when the kind is not served (no CRD: simply none);
     (None, why) when the answer is a refusal or an error."""
     try:
-        body = kube.fetch("GET", kube.api_path(api_version, plural, namespace=namespace), missing_ok=True)
+        body = objects.list_answer(kube, api_version, plural, namespace, missing_ok=True)
     except (KubeError, Unavailable) as exc:
         if not answered(exc):
             raise  # no answer at all: the command cannot go on

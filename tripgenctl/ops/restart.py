@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
-from urllib.parse import quote
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube import objects
 from tripgenctl.kube import workloads as kw
 from tripgenctl.kube.client import answered
 from tripgenctl.kube.errors import Conflict, KubeError, Unavailable
@@ -119,11 +119,11 @@ def _current_revision(kube, w: Workload, obj: dict, pods: list[dict]) -> list[di
     return [p for p in pods if (p["metadata"].get("labels") or {}).get("pod-template-hash") == h]
 
 
-def _pods(kube, pods_path: str, selector: str):
+def _pods(kube, selector: str):
     """The workload's pods as a list answer; None when the API answered with an error (looked
     at again on the next round), raised when it could not be reached."""
     try:
-        return kube.fetch("GET", pods_path, query={"labelSelector": selector} if selector else None)
+        return objects.list_answer(kube, "v1", "pods", selector=selector)
     except (KubeError, Unavailable) as exc:
         if not answered(exc):
             raise
@@ -140,7 +140,6 @@ def wait_ready(kube, w: Workload, timeout: float, on_tick: Callable[[str], None]
 
     deadline = time.monotonic() + timeout
     selector = ",".join(f"{k}={v}" for k, v in (w.selector.get("matchLabels") or {}).items())
-    pods_path = kube.api_path("v1", "pods")
     detail = "not seen"
     while True:
         live = kw.get(kube, w.kind, w.name, missing_ok=True)
@@ -149,7 +148,7 @@ def wait_ready(kube, w: Workload, timeout: float, on_tick: Callable[[str], None]
         obj = live.raw
         obj.setdefault("kind", w.kind)
         st = workload_status(obj)
-        body = _pods(kube, pods_path, selector)
+        body = _pods(kube, selector)
         pods = body.get("items", []) if isinstance(body, dict) else []
         for p in _current_revision(kube, w, obj, pods):
             reason = wl.pod_reason(p)
@@ -164,9 +163,8 @@ def wait_ready(kube, w: Workload, timeout: float, on_tick: Callable[[str], None]
         if remaining <= 0:
             return False, f"not rolled out after {timeout:g}s ({detail})"
         rv = (body or {}).get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
-        path = pods_path + (f"?labelSelector={quote(selector)}" if selector else "")
         try:
-            for _ in kube.watch_json(path, resource_version=rv, timeout_seconds=max(1, min(2, int(remaining) + 1))):
+            for _ in objects.watch(kube, "v1", "pods", selector=selector, resource_version=rv, timeout_seconds=max(1, min(2, int(remaining) + 1))):
                 break  # something changed: look again
         except ToolError:
             time.sleep(min(0.5, max(0.0, remaining)))  # a broken watch: look again shortly

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tripgenctl.errors import ProblemFound, ToolError, UsageError
+from tripgenctl.kube import workloads as kw
 from tripgenctl.kube.secrets import Secret
 from tripgenctl.ops import credentials, restart
 from tripgenctl.ops import secrets as secret_specs
@@ -111,10 +112,10 @@ def _dependents(kube, cred: Credential, cfg) -> tuple[list[restart.Workload], li
     found: list[restart.Workload] = []
     skipped: list[tuple[str, str]] = []
     for kind in ("StatefulSet", "Deployment"):
-        for obj in kube.list_json(kube.resource_path("apps/v1", kind)):
-            if not restart.references_secret(obj, cred.secret):
+        for live in kw.list_kind(kube, kind):
+            if not restart.references_secret(live.raw, cred.secret):
                 continue
-            w = restart.of(obj, kind)
+            w = restart.of(live.raw, kind)
             if kind == "StatefulSet" and w.name == cfg.workloads.postgres and cred.server == "postgres":
                 skipped.append((w.ref, "not restarted: the password lives in its data directory (POSTGRES_PASSWORD only seeds initdb)"))
                 continue

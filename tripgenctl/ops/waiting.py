@@ -1,18 +1,17 @@
-"""Waiting on the cluster by watching it: list once, then follow the watch from that
-resourceVersion and re-evaluate on every event, re-listing when the server ends the watch or the
-version expires (410). Nothing here sleeps to poll. Other commands (deploy, data init, restore)
-reuse these helpers for "pods Ready", "a pod condition" and "gone"."""
+"""Waiting on the cluster by watching it: the door's watch_list (kube/watching.py) lists once,
+then follows the watch from that resourceVersion and re-evaluates on every event, re-listing
+when the server ends the watch or the version expires (410); here is what "done" means. Nothing
+here sleeps to poll. Other commands (deploy, data init, restore) reuse these helpers for "pods
+Ready", "a pod condition" and "gone"."""
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tripgenctl.errors import ProblemFound, ToolError
-from tripgenctl.kube.client import answered
-from tripgenctl.kube.errors import KubeError, NotFound, Unavailable
+from tripgenctl.errors import ProblemFound
+from tripgenctl.kube.pods import Pod
+from tripgenctl.kube.watching import watch_list
 from tripgenctl.ops import workloads as wl
 
 
@@ -43,64 +42,9 @@ class Readiness:
     ready_at: str | None = None  # latest Ready transition of its pods when ok
 
 
-def watch_list(kube, list_path: str, check: Callable[[dict[str, dict]], bool], timeout: float) -> bool:
-    """Call check(objects by name) after the initial list and after every watch event; True as
-    soon as it returns True, False when `timeout` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    transient = 0
-    while True:
-        body = _list(kube, list_path)
-        items = {o["metadata"]["name"]: o for o in body.get("items") or []}
-        rv = (body.get("metadata") or {}).get("resourceVersion")
-        if check(items):
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        try:
-            for type_, obj in kube.watch_json(list_path, resource_version=rv, timeout_seconds=max(1, math.ceil(remaining))):
-                if type_ == "ERROR":
-                    break  # 410 Gone and friends: list again
-                name = (obj.get("metadata") or {}).get("name")
-                if not name:
-                    continue
-                if type_ == "DELETED":
-                    items.pop(name, None)
-                else:
-                    items[name] = obj
-                if check(items):
-                    return True
-                if time.monotonic() >= deadline:
-                    return False
-            transient = 0
-        except ToolError as exc:
-            if exc.exit_code == 2 and transient >= 3:
-                raise
-            transient += 1
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(min(0.2 * 2**transient, 2.0))  # back-off before re-listing after a broken watch
-        if time.monotonic() >= deadline:
-            return check(items)
-
-
-def _list(kube, list_path: str) -> dict:
-    """The list a watch starts from; a missing collection means a missing namespace (exit 2)."""
-    try:
-        body = kube.fetch("GET", list_path, what=list_path)
-    except NotFound:
-        raise ToolError(f"{list_path}: not found (does the namespace exist?)", 2) from None
-    except (KubeError, Unavailable) as exc:
-        if not answered(exc):
-            raise
-        raise ProblemFound(f"GET {list_path}: HTTP {exc.status}") from None
-    if not isinstance(body, dict):
-        raise ProblemFound(f"GET {list_path}: HTTP 200 (not a list)")
-    return body
-
-
 def pods_path(kube) -> str:
-    return kube.api_path("v1", "pods")
+    """The namespace's pod collection, as the door names it for a watch."""
+    return Pod.collection(kube)
 
 
 def pods_of(target: Target, pods: dict[str, dict]) -> list[dict]:

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from tripgenctl.errors import ToolError
+from tripgenctl.kube import objects
 from tripgenctl.kube import workloads as kw
 from tripgenctl.kube.client import answered
 from tripgenctl.kube.errors import Forbidden
+from tripgenctl.kube.namespaces import Namespace
 from tripgenctl.labels import selector_matches as labels_match
 from tripgenctl.timestamps import format_time, parse_time  # parse_time re-exported: ops.lock and tests use it
 
@@ -117,7 +119,7 @@ def read(kube, data_names: tuple[str, ...] | None = None, manifests: bool = Fals
     what = f"GET namespace {ns}"
     unreadable, unknown_exit = None, 0
     try:
-        ns_obj = kube.fetch("GET", kube.api_path("v1", "namespaces", ns, cluster=True), what=what, missing_ok=True)
+        found = Namespace.get(kube, ns, missing_ok=True, what=what)
     except ToolError as exc:
         # no answer at all (transport, deadline, credentials) ends the command; an HTTP error
         # answer is "unknown": a 503 on the namespace is not "not kept awake"
@@ -126,11 +128,12 @@ def read(kube, data_names: tuple[str, ...] | None = None, manifests: bool = Fals
         ns_obj = {}
         unreadable, unknown_exit = unreadable_reason(what, exc), exc.exit_code
     else:
-        if ns_obj is None:
+        if found is None:
             raise ToolError(f'namespace "{ns}" does not exist in context {kube.context_name}', 2)
+        ns_obj = found.raw
     with ThreadPoolExecutor(max_workers=3) as pool:
         listed = [pool.submit(kw.list_kind, kube, kind) for kind in ("Deployment", "StatefulSet")]
-        pods_future = pool.submit(kube.list_json, kube.api_path("v1", "pods"))
+        pods_future = pool.submit(objects.items, kube, "v1", "pods")
         deployments, statefulsets = ([w.raw for w in f.result()] for f in listed)
         pods = pods_future.result()
     lists = {"deployments": deployments, "statefulsets": statefulsets, "pods": pods}
