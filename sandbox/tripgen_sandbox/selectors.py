@@ -1,17 +1,14 @@
-"""Label and field selectors with the API server's grammar (=, ==, !=, in, notin, exists, !key)."""
+"""Label selectors (label_selector.py: apimachinery's grammar and validation) and field selectors."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 from tripgenctl.labels import selector_matches
+from tripgen_sandbox import label_selector
 from tripgen_sandbox.apierrors import ApiError
 
 Predicate = Callable[[dict], bool]
-
-_SET_RE = re.compile(r"^\s*(!?)([A-Za-z0-9_./-]+)\s*(?:(in|notin)\s*\(([^)]*)\))?\s*$")
-
 
 def _split_top(selector: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
@@ -32,33 +29,7 @@ def _split_top(selector: str) -> list[str]:
 
 
 def parse_label_selector(selector: str | None) -> Callable[[dict[str, str]], bool]:
-    if not selector:
-        return lambda labels: True
-    tests: list[Callable[[dict[str, str]], bool]] = []
-    for term in _split_top(selector):
-        if "!=" in term:
-            k, v = (s.strip() for s in term.split("!=", 1))
-            tests.append(lambda l, k=k, v=v: l.get(k) != v)
-        elif "==" in term or ("=" in term and " in " not in term):
-            sep = "==" if "==" in term else "="
-            k, v = (s.strip() for s in term.split(sep, 1))
-            tests.append(lambda l, k=k, v=v: l.get(k) == v)
-        else:
-            m = _SET_RE.match(term)
-            if not m:
-                raise ApiError(400, f"unable to parse requirement: {term!r}")
-            neg, key, op, values = m.groups()
-            if op:
-                vals = {x.strip() for x in values.split(",") if x.strip()}
-                if op == "in":
-                    tests.append(lambda l, k=key, vals=vals: l.get(k) in vals)
-                else:
-                    tests.append(lambda l, k=key, vals=vals: l.get(k) not in vals)
-            elif neg:
-                tests.append(lambda l, k=key: k not in l)
-            else:
-                tests.append(lambda l, k=key: k in l)
-    return lambda labels: all(t(labels or {}) for t in tests)
+    return label_selector.parse(selector)
 
 
 def match_label_selector_obj(selector: dict | None, labels: dict[str, str] | None) -> bool:
