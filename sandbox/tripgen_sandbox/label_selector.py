@@ -11,24 +11,15 @@ import re
 from typing import Callable
 
 from tripgen_sandbox.apierrors import ApiError
+from tripgen_sandbox.apiserver.validation import (LABEL_VALUE_MSG as VALUE_MSG, LABEL_VALUE_RE, QUALIFIED_NAME_MSG as NAME_MSG,
+                                                 QUALIFIED_NAME_RE as NAME_PART_RE, SUBDOMAIN_MSG, SUBDOMAIN_RE)
 
 SPECIAL = set("=!(),<>")
 TOKENS = {")": "CLOSE", ",": "COMMA", "!": "NOT", "==": "==", "=": "=", ">": "gt", "<": "lt", "!=": "!=", "(": "OPEN"}
 KEYWORDS = {"in": "in", "notin": "notin"}
 BINARY = "in, notin, =, ==, !=, gt, lt"
 
-LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-NAME_PART_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-             "with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-             "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-NAME_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-            "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-PREFIX_MSG = ("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-              "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
-              "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+PREFIX_MSG = f"prefix part {SUBDOMAIN_MSG}"
 
 Labels = dict[str, str]
 
