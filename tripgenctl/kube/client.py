@@ -16,6 +16,9 @@ from typing import Any, Callable, Iterator
 from tripgenctl.config import ToolConfig
 from tripgenctl.errors import ConnectionFailed, ProblemFound, ToolError, UsageError
 from tripgenctl.kube.errors import UNAUTHORIZED, classify, for_status, is_timeout, raise_for_status, short, timeout_error
+from tripgenctl.kube.sdk import use_submodules_only
+
+use_submodules_only()  # before any `from kubernetes import ...` below
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 

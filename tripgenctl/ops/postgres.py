@@ -111,14 +111,17 @@ UNION ALL SELECT 'TRIPGENCTL-SLOW ' || s.pid || E'\t' || s.ran FROM s WHERE s.do
 def watchdog(lock_wait: float) -> str:
     """Shell functions: `tg_start` starts the watchdog in the background (it polls while the
     script's shell lives; its report goes to the script's stderr as TRIPGENCTL- lines), after U,
-    DB and TG_WATCH (the watch_sql text) are set; `tg_unwatch` stops it."""
+    DB and TG_WATCH (the watch_sql text) are set; `tg_unwatch` stops it. Its `sleep` runs
+    without fd 5 (the exec's stderr): a sleep left running after tg_unwatch would hold the
+    stream open, and the exec (here or on a real kubelet) ends only when its streams close, a
+    whole poll period after the work was done."""
     poll = min(1.0, max(0.2, lock_wait / 5))
     return (
         "exec 5>&2; tg_wp=; "
         "tg_watch() { while kill -0 $$ 2>/dev/null; do "
         "PGAPPNAME=tripgenctl-watch PGOPTIONS='-c statement_timeout=5000 -c lock_timeout=1000' "
         'psql -X -q -A -t -U "$U" -d "$DB" -c "$TG_WATCH" 2>/dev/null >&5; '
-        f"sleep {poll:g}; done; }}; "
+        f"sleep {poll:g} 5>&-; done; }}; "
         "tg_start() { tg_watch </dev/null >/dev/null 2>&1 & tg_wp=$!; }; "
         'tg_unwatch() { if [ -n "$tg_wp" ]; then kill "$tg_wp" 2>/dev/null; wait "$tg_wp" 2>/dev/null; tg_wp=; fi; }; '
     )
