@@ -16,30 +16,33 @@ the sandbox with pgbench, then prints
     .venv/bin/python bench/backup.py [--small-scale 3] [--big-scale 35] [--runs 3]
 (pgbench scale 1 is ~15 MB of tables; 35 gives ~530 MB.)
 
-Last run (2026-12-01, `--runs 2`, at commit 5c0c716; since then the server's version is asked on
-an exec beside the dump instead of inside it, not re-measured; the 2-core shared machine at a load
-average of 45-60 from other sessions: absolute times are inflated many times over, the ratios are
-of alternating runs):
+Last run (2026-12-01 15:56, `--runs 3`, idle 2-core machine, at the commit that added the
+VmHWM measure):
 
-  small: database 52 MB (dump 0.8 MB); local pg_dump 13.62s (0.19s cpu); db backup 12.56s (0.76s cpu);
-         ratio 0.93 (pairs 1.02, 0.83); peak RSS 80 MB
-  big:   database 530 MB (dump 9.4 MB); local pg_dump 93.82s (2.20s cpu); db backup 29.79s (1.05s cpu);
-         ratio 0.32 (pairs 0.33, 0.30); peak RSS 91 MB
-  peak RSS difference big vs small database: 11 MB
-  --compress, 530 MB database:  gzip:1 9.6 MB 25.2s | gzip (default) 9.4 MB 30.3s | gzip:9 9.2 MB 32.7s |
-         none 341.9 MB 248.2s | lz4, zstd: refused (the sandbox's pgserver pg_dump is built with zlib only)
-  upload of the 342 MB uncompressed dump to Azurite: SDK upload_blob 21.10s, tripgenctl store 12.31s,
-         ratio 0.58; the store's whole push (upload, then read back and re-hashed) 26.24s
+  small: database 52 MB (dump 0.8 MB); local pg_dump 0.59s (0.18s cpu); db backup 0.72s (0.41s cpu);
+         ratio 1.21 (pairs 1.17, 1.51, 1.21); peak RSS 48 MB
+  big:   database 530 MB (dump 9.4 MB); local pg_dump 3.28s (2.09s cpu); db backup 2.96s (0.71s cpu);
+         ratio 0.91 (pairs 0.91, 0.89, 0.91); peak RSS 48 MB
+  peak RSS difference big vs small database: 0 MB
+  --compress, 530 MB database:  gzip:1 9.6 MB 2.4s | gzip (default) 9.4 MB 3.4s | gzip:9 9.2 MB 3.4s |
+         none 341.9 MB 4.9s | lz4, zstd: refused (the sandbox's pgserver pg_dump is built with zlib only)
+  upload of the 342 MB uncompressed dump to Azurite: SDK upload_blob 2.80s, tripgenctl store 2.03s,
+         ratio 0.74; the store's whole push (upload, then read back and re-hashed) 3.93s
 
-Under that load the wall times are mostly the sandbox's relays (the port-forward carries pg_dump's
-uncompressed COPY stream, the exec only the compressed archive), so the CPU seconds are the
-steadier figure for the fixed cost: `db backup` of the small database took 1.8 s of CPU before
-this version (the typed CoreV1Api import alone ~0.9 s, two execs for versions before the dump,
-the roles' exec after it, a second pass of pg_restore over the file) and 0.76 s now (pg_dump's
-version from the dump's own exec; the server's version and the roles on execs beside the dump;
-the read-back fed from the stream), of which
-`import kubernetes` (the door's SDK: pydantic models, kubernetes.dynamic -> kubernetes_validate ->
-jsonschema) is ~0.45 s: the remaining fixed cost lives there, not in the backup.
+What moved the small ratio from 2.86 (measured the same day on the idle machine; an earlier
+0.93 was measured at a load average of 45-60, which flattered it) to 1.21: every exec that
+ran the lock watchdog ended up to one poll period (1 s) after its work, because the
+watchdog's `sleep` kept the exec's stderr open (a real kubelet waits for the streams to close
+too); the `kubernetes` package's __init__ (dynamic client, kubernetes-validate, jsonschema) is
+no longer run (kube/sdk.py, ~60 ms); the process exits without the interpreter's module
+teardown (cli/app.py finish, ~50 ms). The rest of the fixed cost is Python and its imports
+(~0.38 s: typer, pydantic through typer and the SDK, the SDK's config loader) before the exec
+starts; the exec itself runs ~0.1 s longer than the bare pg_dump (the snapshot export, counts
+beside the dump, the remote hash).
+
+The peak RSS was wait4's ru_maxrss before, which Linux charges with the parent's RSS at the
+fork: the 31-35 MB "difference" earlier runs printed was this bench process growing between the
+two sizes, not the tool (whose own VmHWM is flat).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -65,17 +69,38 @@ METHODS = ("gzip:1", "gzip", "gzip:9", "none", "lz4", "zstd")
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, float, int, int, str]:
-    """Run a child; (wall seconds, cpu seconds, peak RSS MB, exit code, stdout)."""
+    """Run a child; (wall seconds, cpu seconds, peak RSS MB, exit code, stdout). The peak is
+    the child's own VmHWM, read from /proc while it runs (the last reading before it exits):
+    wait4's ru_maxrss is no measure here, Linux counts the parent's RSS at the fork into it
+    (this process, which grows as the bench runs, made a flat tool look 35 MB bigger)."""
+    peak = [0]
+
+    def watch(pid: int, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    line = next((x for x in fh if x.startswith("VmHWM:")), None)
+                if line:
+                    peak[0] = max(peak[0], int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            stop.wait(0.005)
+
     with tempfile.TemporaryFile() as errfile:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=errfile)
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch, args=(proc.pid, stop), daemon=True)
+        watcher.start()
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
+        stop.set()
+        watcher.join()
         errfile.seek(0)
         err = errfile.read()
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, code, (out if code == 0 else err).decode(errors="replace")
+    return wall, usage.ru_utime + usage.ru_stime, peak[0] // 1024, code, (out if code == 0 else err).decode(errors="replace")
 
 
 def tg_cmd(ns: str, *args: str) -> list[str]:
