@@ -244,3 +244,28 @@ def test_slow_node_start_up_is_configurable(sandbox, namespace):
         assert time.monotonic() - t0 >= 4
     finally:
         sandbox.fault("pod_startup_seconds", None)
+
+
+def test_field_selectors_take_only_the_labels_the_api_server_converts(sandbox, namespace):
+    """kube-apiserver 1.29 converts metadata.name / metadata.namespace for every kind and a few
+    labels per kind (pods: spec.nodeName, status.phase, ...; events: involvedObject.*, reason,
+    type; secrets: type); anything else is 400 "field label not supported", and a term without
+    an operator 400 "invalid selector"."""
+    def get(path):
+        return sandbox.kubectl("get", "--raw", path, version="1.29")
+
+    base = f"/api/v1/namespaces/{namespace}"
+    for ok in (f"{base}/pods?fieldSelector=status.phase%3DRunning,spec.nodeName!%3Dx",
+               f"{base}/events?fieldSelector=involvedObject.name%3Dweb,reason%3DStarted,type%3DNormal",
+               f"{base}/secrets?fieldSelector=type%3DOpaque", f"{base}/configmaps?fieldSelector=metadata.name%3Dkube-root-ca.crt",
+               f"/apis/apps/v1/namespaces/{namespace}/replicasets?fieldSelector=status.replicas%3D1"):
+        proc = get(ok)
+        assert proc.returncode == 0, (ok, proc.stderr.decode())
+    assert [o["metadata"]["name"] for o in json.loads(get(f"{base}/configmaps?fieldSelector=metadata.name%3Dkube-root-ca.crt").stdout)["items"]] == ["kube-root-ca.crt"]
+    for bad, message in ((f"{base}/pods?fieldSelector=spec.containers%3Dx", "field label not supported: spec.containers"),
+                         (f"/apis/apps/v1/namespaces/{namespace}/deployments?fieldSelector=status.replicas%3D1", "field label not supported: status.replicas"),
+                         (f"{base}/pods?fieldSelector=status.phase", "invalid selector: 'status.phase'; can't understand 'status.phase'")):
+        proc = get(bad)
+        assert proc.returncode != 0 and message in proc.stderr.decode(), (bad, proc.stderr.decode())
+    watch = sandbox.kubectl("get", "configmaps", "-n", namespace, "--field-selector", "spec.x=1", version="1.29")
+    assert watch.returncode != 0 and "field label not supported: spec.x" in watch.stderr.decode()

@@ -46,20 +46,60 @@ def _field(obj: dict, path: str) -> Any:
     return cur
 
 
+# The field labels kube-apiserver 1.29 converts for each resource (pkg/apis/*/v1 conversion's
+# AddFieldLabelConversionFunc, on top of metadata.name and metadata.namespace for every kind);
+# any other label is 400 "field label not supported: <label>". Keyed by (group, plural).
+FIELD_LABELS: dict[tuple[str, str], frozenset[str]] = {
+    ("", "pods"): frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                             "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName"}),
+    ("", "events"): frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+                               "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+                               "reason", "reportingComponent", "source", "type"}),
+    ("", "nodes"): frozenset({"spec.unschedulable"}),
+    ("", "namespaces"): frozenset({"status.phase"}),
+    ("", "secrets"): frozenset({"type"}),
+    ("", "replicationcontrollers"): frozenset({"status.replicas"}),
+    ("apps", "replicasets"): frozenset({"status.replicas"}),
+    ("batch", "jobs"): frozenset({"status.successful"}),
+    ("certificates.k8s.io", "certificatesigningrequests"): frozenset({"spec.signerName"}),
+}
+EVERY_KIND = frozenset({"metadata.name", "metadata.namespace"})
+
+
+def _field_terms(selector: str) -> list[tuple[str, str, str]]:
+    """(label, operator, value) per term, as fields.ParseSelector splits them ('!=' before
+    '==' before '='); a term without one is 400 with its message."""
+    terms = []
+    for term in _split_top(selector):
+        for op in ("!=", "==", "="):
+            if op in term:
+                k, v = (x.strip() for x in term.split(op, 1))
+                terms.append((k, "!=" if op == "!=" else "=", v))
+                break
+        else:
+            raise ApiError(400, f"invalid selector: '{selector}'; can't understand '{term}'")
+    return terms
+
+
+def check_field_selector(group: str, plural: str, selector: str | None) -> None:
+    """What the API server refuses of a request's fieldSelector for this resource."""
+    if not selector:
+        return
+    allowed = EVERY_KIND | FIELD_LABELS.get((group, plural), frozenset())
+    for label, _, _ in _field_terms(selector):
+        if label not in allowed:
+            raise ApiError(400, f"field label not supported: {label}")
+
+
 def parse_field_selector(selector: str | None) -> Predicate:
     if not selector:
         return lambda obj: True
     tests: list[Predicate] = []
-    for term in _split_top(selector):
-        if "!=" in term:
-            k, v = (s.strip() for s in term.split("!=", 1))
+    for k, op, v in _field_terms(selector):
+        if op == "!=":
             tests.append(lambda o, k=k, v=v: _str(_field(o, k)) != v)
-        elif "=" in term:
-            sep = "==" if "==" in term else "="
-            k, v = (s.strip() for s in term.split(sep, 1))
-            tests.append(lambda o, k=k, v=v: _str(_field(o, k)) == v)
         else:
-            raise ApiError(400, f"invalid field selector: {term!r}")
+            tests.append(lambda o, k=k, v=v: _str(_field(o, k)) == v)
     return lambda obj: all(t(obj) for t in tests)
 
 

@@ -23,7 +23,7 @@ from tripgen_sandbox.apiserver.defaults import apply_defaults, validate
 from tripgen_sandbox.apiserver.validation import validate_update
 from tripgen_sandbox.apiserver.patch import json_merge_patch, json_patch, strategic_merge_patch
 from tripgen_sandbox.cluster import Cluster
-from tripgen_sandbox.selectors import parse_field_selector, parse_label_selector
+from tripgen_sandbox.selectors import check_field_selector, parse_field_selector, parse_label_selector
 
 log = logging.getLogger("tripgen_sandbox.apiserver")
 
@@ -257,6 +257,8 @@ class ApiServer:
             return await self.subresource(request, r)
         if t.group in VIEWS:
             return await self.view(request, r)
+        if r.name is None and m in ("GET", "DELETE"):
+            check_field_selector(t.group, t.plural, request.query.get("fieldSelector"))
         if r.name is None:
             if m == "GET":
                 if _bool(request.query.get("watch")) and request.query.get("watch") is not None:
