@@ -176,6 +176,7 @@ def test_down_cluster_stops_the_sandbox_and_up_cluster_brings_it_back_with_data(
 
         down = _tool(env, "down", "--cluster", "--yes", "-n", ns, "-o", "json")
         assert down.returncode == 0, down.stdout + down.stderr
+        assert "not recorded" not in down.stderr, down.stderr  # the trail went in before the cluster stopped
         assert not control.status(state).api_ready and control.status(state).processes == 0
         status = _tool(env, "cluster", "status", "-o", "json")
         assert status.returncode == 0 and json.loads(status.stdout)["power_state"] == "Stopped", status.stdout + status.stderr
@@ -199,6 +200,10 @@ def test_down_cluster_stops_the_sandbox_and_up_cluster_brings_it_back_with_data(
         assert merged["current-context"] == "tripgen-sandbox"
         kube = connect(kubeconfig=str(kc), namespace=ns)
         assert postgres.psql(kube, "SELECT v FROM kept", "tripgen") == [["written before the stop"]]
+        from tripgenctl.ops import safety
+
+        trail = [e for e in safety.events(kube, ns) if e.get("reason") == "Down"]
+        assert len(trail) == 1 and "stopping cluster aks-tripgen-dev" in trail[0]["message"], trail
         web = kube.apps.read_namespaced_deployment("web", ns)
         assert web.spec.replicas == 1 and web.status.ready_replicas == 1
         for secret in (az["IDENTITY_HEADER"], "s3cret-pw-not-shown"):

@@ -125,6 +125,7 @@ def run(
         from tripgenctl.ops.safety import Interrupted, signum_of
 
         name = Interrupted(signum_of(exc)).name
+        where["trailed"] = False  # an interruption is recorded whatever was written before it
         _trail(req, where, "interrupted", f"interrupted ({name})", say)
         _finish(req, summary("failed", f"interrupted ({name})"), url, say)
         raise
@@ -192,19 +193,25 @@ def _tell_ready(req: Request, where: dict, result: scaling.RunResult, url: str, 
 
 def _trail(req: Request, where: dict, result: str, message: str, say: Callable[[str, bool], None]) -> None:
     """The safety contract's trail (ops/safety.py): an Event on the namespace, for runs that got
-    past the question only (where["kube"] is set then); a refusal changed nothing."""
-    from tripgenctl.ops import safety
-
-    kube = where.get("kube") if where.get("approved") else None
-    if kube is None:
-        return
-    action = req.action + (" --include-data" if req.include_data else "") + (" --scheduled" if req.scheduled else "")
-    failed = safety.record_event(kube, kube.namespace, action, result, message, details={"context": kube.context_name})
+    past the question only (where["kube"] is set then); a refusal changed nothing. A `down
+    --cluster` wrote its Event before the stop (where["trailed"]): only its failure is said here."""
+    failed = where.pop("trail_failed", None) if where.get("trailed") else _record(req, where, result, message)
     if failed:
         if req.log_format == "json":
             runlog.emit(req.action, f"the run was not recorded as an Event: {failed}", level="warning", action=req.action)
         else:
-            say(f"warning: the run was not recorded as an Event in namespace {kube.namespace}: {failed}", True)
+            say(f"warning: the run was not recorded as an Event in namespace {where['kube'].namespace}: {failed}", True)
+
+
+def _record(req: Request, where: dict, result: str, message: str) -> str | None:
+    """The Event itself: None when written (or nothing to write), else why not."""
+    from tripgenctl.ops import safety
+
+    kube = where.get("kube") if where.get("approved") else None
+    if kube is None:
+        return None
+    action = req.action + (" --include-data" if req.include_data else "") + (" --scheduled" if req.scheduled else "")
+    return safety.record_event(kube, kube.namespace, action, result, message, details={"context": kube.context_name})
 
 
 def _finish(req: Request, summary: runlog.RunSummary, url: str | None, say: Callable[[str, bool], None]) -> None:
@@ -369,12 +376,14 @@ def _act(req: Request, where: dict, connect: Callable[[str | None], "Kube"], con
             rep.phase(f"stopping cluster {target.cluster_name}")
             # written while the cluster can still take it; corrected below if the stop fails
             _history(kube, rep, "cluster-stop", "ok", who, f"stopping {target.cluster_name}")
+            where.update(trailed=True, trail_failed=_record(req, where, "ok", f"{result.message}; stopping cluster {target.cluster_name}"))
             try:
                 cfg = req.config
                 cluster_result = aks.cluster_stop(target, confirm=None, wait=req.wait, on_progress=progress_item, timeout=max(req.timeout, 1800),
                                                   poll_interval=cfg.azure.poll_interval, cooldown=cfg.azure.power_cooldown_minutes, cost=cfg.cost)
             except ToolError as exc:
                 _history(kube, rep, "cluster-start", "ok", who, f"stop failed, the cluster kept running: {exc.message}")
+                where["trailed"] = False  # the failure gets its own Event: the cluster still runs
                 raise
             rep.item(target.cluster_name, cluster_result.message, True)
         elif req.cluster and action == "down":
