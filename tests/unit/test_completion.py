@@ -48,3 +48,9 @@ def test_profiles_and_backup_files(tmp_path):
     got = complete(f"tripgenctl db restore --backup-dir {backups} ", tmp_path)
     assert got == [str(backups / "dev-backup-1.dump"), str(backups / "dev-backup-2.sql")]
     assert complete(f"tripgenctl db verify {backups}/dev-backup-2", tmp_path) == [str(backups / "dev-backup-2.sql")]
+
+
+def test_workload_names_follow_the_config_named_on_the_line(tmp_path):
+    other = tmp_path / "elsewhere.toml"
+    other.write_text('[workloads]\napps = ["billing"]\n')
+    assert complete(f"tripgenctl --config {other} down --exclude b", tmp_path) == ["billing"]

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 
-def _config():
+def _config(ctx=None):
+    """The configuration the completed command line names (--config, --env, else the usual
+    search): completion runs with the root callback's loading skipped, so it reads its own."""
     from tripgenctl.config import load
 
+    root = ctx.find_root().params if ctx is not None else {}
     try:
-        return load()
+        return load(root.get("config"), root.get("env"))
     except Exception:  # noqa: BLE001 - a broken config must not break the shell's Tab
         from tripgenctl.config import ToolConfig
 
@@ -31,7 +34,7 @@ def _matching(values: Iterable[str], incomplete: str) -> list[str]:
 
 
 def workloads(ctx, param, incomplete: str) -> list[str]:
-    w = _config().workloads
+    w = _config(ctx).workloads
     return _matching([*w.apps, w.postgres, w.redis], incomplete)
 
 
@@ -50,7 +53,7 @@ def contexts(ctx, param, incomplete: str) -> list[str]:
 
 
 def namespaces(ctx, param, incomplete: str) -> list[str]:
-    return _matching([_config().namespace], incomplete)
+    return _matching([_config(ctx).namespace], incomplete)
 
 
 def profiles(ctx, param, incomplete: str) -> list[str]:
@@ -65,7 +68,7 @@ def profiles(ctx, param, incomplete: str) -> list[str]:
 
 def backup_files(ctx, param, incomplete: str) -> list[str]:
     """Files in the backup directory (or in the directory typed so far) that look like backups."""
-    directory = Path(ctx.params.get("backup_dir") or _config().backup.dir)
+    directory = Path(ctx.params.get("backup_dir") or _config(ctx).backup.dir)
     prefix = incomplete
     if os.sep in incomplete:
         directory, prefix = Path(incomplete).parent, Path(incomplete).name
