@@ -106,3 +106,9 @@ def test_a_label_selector_the_api_server_refuses_is_a_400_with_its_text(selector
 ])
 def test_label_selector_operators_match_as_the_api_server_does(selector, labels, matches):
     assert parse_label_selector(selector)(labels) is matches
+
+
+def test_an_events_source_field_label_is_its_component():
+    sel = parse_field_selector("source=kubelet,reason=Started")
+    assert sel({"source": {"component": "kubelet"}, "reason": "Started"})
+    assert not sel({"source": {"component": "tripgenctl"}, "reason": "Started"})

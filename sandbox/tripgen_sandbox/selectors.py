@@ -64,6 +64,7 @@ FIELD_LABELS: dict[tuple[str, str], frozenset[str]] = {
     ("certificates.k8s.io", "certificatesigningrequests"): frozenset({"spec.signerName"}),
 }
 EVERY_KIND = frozenset({"metadata.name", "metadata.namespace"})
+FIELD_PATHS = {"source": "source.component"}  # an Event's `source` label is its source.component
 
 
 def _field_terms(selector: str) -> list[tuple[str, str, str]]:
@@ -96,6 +97,7 @@ def parse_field_selector(selector: str | None) -> Predicate:
         return lambda obj: True
     tests: list[Predicate] = []
     for k, op, v in _field_terms(selector):
+        k = FIELD_PATHS.get(k, k)
         if op == "!=":
             tests.append(lambda o, k=k, v=v: _str(_field(o, k)) != v)
         else:
