@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import psutil
+import pytest
 
 from tripgen_sandbox import metrics
 
@@ -38,7 +39,8 @@ def test_without_children_lists_psutil_walks(monkeypatch):
     proc = _tree_of_sleepers()
     try:
         walked = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
-        monkeypatch.setattr(metrics, "_children_files", lambda pid: [f"/proc/{pid}/task/none/children"])
+        monkeypatch.setattr(metrics, "CHILDREN_LISTS", False)
+        monkeypatch.setattr(metrics, "_children", lambda pid: pytest.fail("the children lists were read"))
         assert set(metrics.descendants(proc.pid)) == walked
     finally:
         for c in psutil.Process(proc.pid).children(recursive=True):

@@ -9,14 +9,25 @@ import time
 import psutil
 
 
-def _children_files(pid: int) -> list[str] | None:
+# Whether this kernel keeps per-thread children lists (CONFIG_PROC_CHILDREN): asked once, of
+# this process's own main thread, not per process on every call.
+CHILDREN_LISTS = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (none when it is gone)."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return []
     except OSError:
-        return None
-    return [f"/proc/{pid}/task/{tid}/children" for tid in tasks]
+        return []
+    kids: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids += [int(x) for x in fh.read().split()]
+        except OSError:
+            continue  # a thread that ended meanwhile
+    return kids
 
 
 def descendants(pid: int) -> list[int]:
@@ -24,21 +35,14 @@ def descendants(pid: int) -> list[int]:
     grows with the tree, not with every process on the machine (psutil's children(recursive=
     True) reads the whole /proc each call, which the OOM watchdogs of four sandboxes paid many
     times a second). Kernels without those lists get psutil's walk."""
+    if not CHILDREN_LISTS:
+        return _psutil_descendants(pid)
     found: list[int] = []
     todo = [pid]
     while todo:
-        parent = todo.pop()
-        files = _children_files(parent)
-        if files is None or (files and not os.path.exists(files[0])):
-            return _psutil_descendants(pid)
-        for name in files:
-            try:
-                with open(name) as fh:
-                    kids = [int(x) for x in fh.read().split()]
-            except OSError:
-                continue
-            found += kids
-            todo += kids
+        kids = _children(todo.pop())
+        found += kids
+        todo += kids
     return found
 
 
