@@ -20,6 +20,7 @@ KEYWORDS = {"in": "in", "notin": "notin"}
 BINARY = "in, notin, =, ==, !=, gt, lt"
 
 PREFIX_MSG = f"prefix part {SUBDOMAIN_MSG}"
+INTEGER = re.compile(r"[-+]?\d+")  # what strconv.ParseInt takes: a gt/lt bound, a label compared with it
 
 Labels = dict[str, str]
 
@@ -179,7 +180,7 @@ def _requirement(key: str, op: str, values: list[str]) -> tuple[str, str, list[s
     errs = []
     if op in ("gt", "lt"):
         for i, v in enumerate(values):
-            if not re.fullmatch(r"[-+]?\d+", v):
+            if not INTEGER.fullmatch(v):
                 errs.append(f"values[{i}]: Invalid value: \"{v}\": for 'Gt', 'Lt' operators, the value must be an integer")
     for i, v in enumerate(values):
         msgs = (["must be no more than 63 characters"] if len(v) > 63 else []) + ([] if LABEL_VALUE_RE.match(v) else [VALUE_MSG])
@@ -202,7 +203,7 @@ def _matcher(key: str, op: str, values: list[str]) -> Callable[[Labels], bool]:
         return lambda labels: key not in labels or labels[key] not in wanted
     bound = int(values[0])
     newer = (lambda a, b: a > b) if op == "gt" else (lambda a, b: a < b)
-    return lambda labels: key in labels and re.fullmatch(r"[-+]?\d+", labels[key] or "") is not None and newer(int(labels[key]), bound)
+    return lambda labels: key in labels and INTEGER.fullmatch(labels[key] or "") is not None and newer(int(labels[key]), bound)
 
 
 def parse(text: str | None) -> Callable[[Labels], bool]:
