@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping
 
 from tripgenctl.kube import paths
+from tripgenctl.kube.resources import FIELD_MANAGER, PATCH_TYPES
 
-FIELD_MANAGER = "tripgenctl"
-MERGE_PATCH = "application/merge-patch+json"
+MERGE_PATCH = PATCH_TYPES["merge"]
 
 
 def _at(kube, api_version: str, plural: str, name: str | None = None, namespace: str | None = None) -> str:

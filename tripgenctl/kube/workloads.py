@@ -18,12 +18,12 @@ from typing import Any
 
 from tripgenctl.errors import ToolError
 from tripgenctl.kube import retry
+from tripgenctl.kube.resources import FIELD_MANAGER, PATCH_TYPES
 
 API_VERSION = "apps/v1"
 PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}  # what up/down scale
 KINDS = tuple(PLURALS)
-FIELD_MANAGER = "tripgenctl"
-MERGE_PATCH = "application/merge-patch+json"
+MERGE_PATCH = PATCH_TYPES["merge"]
 
 
 def path_of(kube, kind: str, name: str | None = None, sub: str | None = None) -> str:
